@@ -1,0 +1,50 @@
+"""socketdouble: real socket servers for tests, scripted, recorded, torn down cleanly.
+
+Everything public is re-exported here; see the README for a first test.
+"""
+
+from .core.framing import Framing, length_prefixed, lines, raw
+from .core.matchers import ANY, Matcher, prefix, regex
+from .core.recording import ConnectionRecord, Recording
+from .core.rules import Rule
+from .core.script import Script
+from .errors import (
+    CheckFailed,
+    ConfigurationError,
+    FramingError,
+    HandlerError,
+    ServerStateError,
+    SocketDoubleError,
+    WaitTimeout,
+)
+from .net.base import BaseServer
+from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.tls import TLSServer
+
+__all__ = [
+    "ANY",
+    "BaseServer",
+    "CheckFailed",
+    "ConfigurationError",
+    "ConnectionRecord",
+    "Framing",
+    "FramingError",
+    "HandlerError",
+    "Matcher",
+    "Recording",
+    "Rule",
+    "Script",
+    "ServerStateError",
+    "SocketDoubleError",
+    "TCPServer",
+    "TLSServer",
+    "UDPServer",
+    "UnixDatagramServer",
+    "UnixStreamServer",
+    "WaitTimeout",
+    "length_prefixed",
+    "lines",
+    "prefix",
+    "raw",
+    "regex",
+]

@@ -1,0 +1,37 @@
+"""What a conversation asks the socket layer to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Send:
+    data: bytes
+
+    def __str__(self) -> str:
+        return f"send({self.data!r})"
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"sleep({self.seconds})"
+
+
+@dataclass(frozen=True)
+class Close:
+    def __str__(self) -> str:
+        return "close()"
+
+
+@dataclass(frozen=True)
+class Reset:
+    def __str__(self) -> str:
+        return "reset()"
+
+
+Action = Union[Send, Sleep, Close, Reset]

@@ -1,0 +1,144 @@
+"""A conversation: one connection's logic, fed bytes, returning what to send.
+
+The socket layer owns the socket; a :class:`Conversation` owns the decisions. It
+records every inbound message before deciding on a reply, so a client that has its
+answer can read the recording at once.
+
+Who answers a message, in order: a socketserver handler (then the conversation only
+records: it is *passive*); the script while it waits on an ``expect``; the rules.
+With no rules, greetings nor script the server is a recorder and nothing it
+receives is unmatched.
+"""
+
+from __future__ import annotations
+
+from ..errors import FramingError
+from .actions import Action, Close, Reset, Send
+from .framing import Decoder
+from .recording import EventSink
+from .rules import RuleBook
+from .script import Script, ScriptPlayer
+
+
+class Conversation:
+    """The sans-IO logic of one connection (or one datagram peer)."""
+
+    def __init__(
+        self,
+        sink: EventSink,
+        rules: RuleBook,
+        script: Script | None = None,
+        decoder: Decoder | None = None,
+        *,
+        passive: bool = False,
+    ) -> None:
+        self.sink = sink
+        self.rules = rules
+        self.player: ScriptPlayer | None = script.player() if script is not None else None
+        self.decoder = decoder
+        self.passive = passive
+        #: True once the conversation asked to close or hit a framing error.
+        self.over = False
+
+    def open(self) -> list[Action]:
+        """The connection opened: the greeting and the script's opening steps."""
+        if self.passive:
+            return []
+        actions: list[Action] = []
+        greeting = self.rules.greeting()
+        if greeting:
+            actions.append(Send(greeting))
+        if self.player is not None:
+            actions.extend(self.player.advance())
+        return self._track(actions)
+
+    def receive(self, data: bytes) -> list[Action]:
+        """Bytes arrived on a stream: frame them, record and answer each message."""
+        self.sink.on_received(data)
+        if self.decoder is None:
+            return self.message(data)
+        try:
+            messages = self.decoder.feed(data)
+        except FramingError as error:
+            self.sink.on_error(error)
+            self.over = True
+            return [Close()]
+        actions: list[Action] = []
+        for message in messages:
+            if self.over:
+                self.sink.on_message(message)
+            else:
+                actions.extend(self._answer(message))
+        return actions
+
+    def datagram(self, data: bytes) -> list[Action]:
+        """A datagram arrived: it is one message."""
+        self.sink.on_received(data)
+        return self.message(data)
+
+    def message(self, message: bytes) -> list[Action]:
+        if self.over:
+            self.sink.on_message(message)
+            return []
+        return self._answer(message)
+
+    def end(self) -> None:
+        """The peer closed its side: note what was left half-said."""
+        if self.decoder is not None and self.decoder.pending and not self.over:
+            pending = self.decoder.pending
+            if self.passive or self._recorder:
+                self.sink.on_note(f"closed with an incomplete message: {pending!r}")
+            else:
+                self.sink.on_unmatched(pending, "an incomplete message at close (no complete frame)")
+        if self.player is not None and self.player.waiting is not None and not self.over:
+            self.sink.on_note(f"peer closed while the script waited on {self.player.describe_waiting()}")
+
+    @property
+    def _recorder(self) -> bool:
+        return self.player is None and self.rules.empty
+
+    def _answer(self, message: bytes) -> list[Action]:
+        self.sink.on_message(message)
+        if self.passive:
+            return []
+        player = self.player
+        if player is not None and player.waiting is not None:
+            expected = player.describe_waiting()
+            matched, actions = player.receive(message)
+            if not matched:
+                self.sink.on_unmatched(message, expected)
+            return self._track(actions)
+        rule = self.rules.answer(message)
+        if rule is None:
+            if self._recorder:
+                return []
+            hint = self.rules.nearest(message) or (
+                player.describe_waiting() if player is not None else "no rules"
+            )
+            self.sink.on_unmatched(message, hint)
+            return []
+        self.sink.on_rule_used(rule.number)
+        response = rule.response
+        if callable(response):
+            try:
+                response = response(message)
+            except Exception as error:  # the user's reply function: report, go on
+                self.sink.on_error(error)
+                return []
+            if response is not None and not isinstance(response, bytes):
+                self.sink.on_error(
+                    TypeError(
+                        f"reply function {rule.describe()} returned {type(response).__name__}; "
+                        "it must return bytes or None"
+                    )
+                )
+                return []
+        actions: list[Action] = [Send(response)] if response else []
+        if rule.close_after:
+            actions.append(Close())
+        return self._track(actions)
+
+    def _track(self, actions: list[Action]) -> list[Action]:
+        if any(isinstance(action, (Close, Reset)) for action in actions):
+            self.over = True
+        return actions

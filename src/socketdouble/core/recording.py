@@ -1,0 +1,260 @@
+"""The recording: every connection, byte and message a server saw.
+
+A :class:`Recording` belongs to one server. Workers write to it through each
+connection's :class:`ConnectionRecord` (the ``on_*`` methods); tests read it through
+properties that return plain lists, copied under the lock, so reading while the
+server runs is safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from ..errors import WaitTimeout
+
+
+class EventKind(Enum):
+    OPEN = "open"
+    MESSAGE = "in"
+    SEND = "out"
+    UNMATCHED = "unmatched"
+    ERROR = "error"
+    NOTE = "note"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a connection's log: when (seconds since the server started), what."""
+
+    offset: float
+    kind: EventKind
+    data: bytes = b""
+    text: str = ""
+
+
+class EventSink(Protocol):
+    """Where a conversation reports what happened on its connection."""
+
+    def on_received(self, data: bytes) -> None: ...
+    def on_message(self, message: bytes) -> None: ...
+    def on_unmatched(self, message: bytes, hint: str) -> None: ...
+    def on_sent(self, data: bytes) -> None: ...
+    def on_error(self, error: BaseException) -> None: ...
+    def on_note(self, text: str) -> None: ...
+    def on_rule_used(self, number: int) -> None: ...
+    def on_closed(self, reason: str) -> None: ...
+
+
+def describe_error(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+
+
+class ConnectionRecord:
+    """One connection (for datagram servers: one peer) and everything on it."""
+
+    def __init__(self, recording: Recording, number: int, peer: Any) -> None:
+        self._recording = recording
+        self.number = number
+        #: The peer's address as the socket reported it (None for an unbound Unix client).
+        self.peer = peer
+        self.opened_at = recording.now()
+        self.closed_at: float | None = None
+        #: Why it closed: "client closed", "client reset", "server closed", ... or None.
+        self.close_reason: str | None = None
+        #: The first error on this connection (framing, TLS, handler), or None.
+        self.error: BaseException | None = None
+        self._received = bytearray()
+        self._sent = bytearray()
+        self._messages: list[bytes] = []
+        self.events: list[Event] = [Event(self.opened_at, EventKind.OPEN)]
+
+    @property
+    def received(self) -> bytes:
+        """Every byte that came in, in order."""
+        with self._recording.lock:
+            return bytes(self._received)
+
+    @property
+    def sent(self) -> bytes:
+        """Every byte that went out, in order."""
+        with self._recording.lock:
+            return bytes(self._sent)
+
+    @property
+    def requests(self) -> list[bytes]:
+        """The messages of this connection, as cut by the framing."""
+        with self._recording.lock:
+            return list(self._messages)
+
+    @property
+    def closed(self) -> bool:
+        return self.close_reason is not None
+
+    def on_received(self, data: bytes) -> None:
+        with self._recording.lock:
+            self._received += data
+
+    def on_message(self, message: bytes) -> None:
+        self._recording._add_message(self, message)
+
+    def on_unmatched(self, message: bytes, hint: str) -> None:
+        self._recording._add_unmatched(self, message, hint)
+
+    def on_sent(self, data: bytes) -> None:
+        recording = self._recording
+        with recording.lock:
+            self._sent += data
+            self.events.append(Event(recording.now(), EventKind.SEND, data))
+
+    def on_error(self, error: BaseException) -> None:
+        self._recording._add_error(self, error)
+
+    def on_note(self, text: str) -> None:
+        with self._recording.lock:
+            self.events.append(Event(self._recording.now(), EventKind.NOTE, text=text))
+
+    def on_rule_used(self, number: int) -> None:
+        """Counted by the rule book already; kept for sinks that relay it."""
+
+    def on_closed(self, reason: str) -> None:
+        recording = self._recording
+        with recording.lock:
+            if self.close_reason is not None:
+                return
+            self.closed_at = recording.now()
+            self.close_reason = reason
+            self.events.append(Event(self.closed_at, EventKind.CLOSE, text=reason))
+
+    def __repr__(self) -> str:
+        state = self.close_reason or "open"
+        return f"<connection {self.number} from {self.peer!r}, {state}>"
+
+
+class Recording:
+    """Everything one server saw; see the module docstring."""
+
+    def __init__(self, name: str = "server") -> None:
+        self.name = name
+        self.lock = threading.Condition(threading.Lock())
+        self.started = time.monotonic()
+        self._connections: list[ConnectionRecord] = []
+        self._requests: list[bytes] = []
+        self._unmatched: list[tuple[ConnectionRecord | None, bytes, str]] = []
+        self._rejected: list[Any] = []
+        #: Errors raised in handlers or on connections (live list: a test that
+        #: provoked an error on purpose may assert on it and clear it).
+        self.errors: list[BaseException] = []
+        self.error_contexts: dict[int, ConnectionRecord | None] = {}
+
+    def restart_clock(self) -> None:
+        """Count offsets from now (the server started)."""
+        self.started = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def open_connection(self, peer: Any) -> ConnectionRecord:
+        with self.lock:
+            record = ConnectionRecord(self, len(self._connections) + 1, peer)
+            self._connections.append(record)
+            return record
+
+    # -- what tests read -------------------------------------------------------
+
+    @property
+    def requests(self) -> list[bytes]:
+        """Every inbound message, in arrival order."""
+        with self.lock:
+            return list(self._requests)
+
+    @property
+    def connections(self) -> list[ConnectionRecord]:
+        """One record per connection (per peer for datagram servers)."""
+        with self.lock:
+            return list(self._connections)
+
+    @property
+    def unmatched(self) -> list[bytes]:
+        """Inbound messages that no rule or script step matched."""
+        with self.lock:
+            return [message for _, message, _ in self._unmatched]
+
+    @property
+    def unmatched_details(self) -> list[tuple[ConnectionRecord | None, bytes, str]]:
+        """(connection, message, nearest rule or step) for each unmatched message."""
+        with self.lock:
+            return list(self._unmatched)
+
+    @property
+    def rejected(self) -> list[Any]:
+        """Peers refused by ``verify_request``."""
+        with self.lock:
+            return list(self._rejected)
+
+    def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        """Block until ``n`` messages have arrived; return the first ``n``.
+
+        Raises :class:`~socketdouble.errors.WaitTimeout` (a ``TimeoutError``) with the
+        transcript when they do not arrive within ``timeout`` seconds.
+        """
+        with self.lock:
+            if not self.lock.wait_for(lambda: len(self._requests) >= n, timeout):
+                got = len(self._requests)
+                raise WaitTimeout(
+                    f"waited {timeout}s for {n} request(s) on {self.name}, got {got}\n\n"
+                    + self._render()
+                )
+            return self._requests[:n]
+
+    def transcript(self) -> str:
+        """The whole conversation, readable: see :mod:`socketdouble.core.transcript`."""
+        with self.lock:
+            return self._render()
+
+    def __str__(self) -> str:
+        return self.transcript()
+
+    # -- what workers write ----------------------------------------------------
+
+    def _add_message(self, connection: ConnectionRecord, message: bytes) -> None:
+        with self.lock:
+            connection._messages.append(message)
+            self._requests.append(message)
+            connection.events.append(Event(self.now(), EventKind.MESSAGE, message))
+            self.lock.notify_all()
+
+    def _add_unmatched(self, connection: ConnectionRecord | None, message: bytes, hint: str) -> None:
+        with self.lock:
+            self._unmatched.append((connection, message, hint))
+            if connection is not None:
+                connection.events.append(Event(self.now(), EventKind.UNMATCHED, message, hint))
+
+    def add_rejected(self, peer: Any) -> None:
+        with self.lock:
+            self._rejected.append(peer)
+
+    def _add_error(self, connection: ConnectionRecord | None, error: BaseException) -> None:
+        with self.lock:
+            self.errors.append(error)
+            self.error_contexts[id(error)] = connection
+            if connection is not None:
+                if connection.error is None:
+                    connection.error = error
+                connection.events.append(
+                    Event(self.now(), EventKind.ERROR, text=describe_error(error))
+                )
+
+    def add_error(self, error: BaseException) -> None:
+        """Record an error that belongs to no connection (accept loop, stop)."""
+        self._add_error(None, error)
+
+    def _render(self) -> str:
+        from .transcript import render
+
+        return render(self)

@@ -1,0 +1,98 @@
+"""Render a recording as text a person can read in a test report.
+
+Text is shown as text (with escapes for CR, LF, tabs and quotes); anything else as a
+hex dump. Unmatched messages and errors are marked with ``!!``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .recording import ConnectionRecord, EventKind
+
+if TYPE_CHECKING:
+    from .recording import Recording
+
+_PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+MAX_SHOWN = 4096
+
+
+def is_text(data: bytes) -> bool:
+    """True when ``data`` is UTF-8 made of printable characters, tabs, CR and LF."""
+    if all(byte in _PRINTABLE for byte in data):
+        return True
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+
+
+def show_bytes(data: bytes, indent: str = "") -> str:
+    """One quoted line for text, a hex dump for binary (long data is cut)."""
+    cut = len(data) > MAX_SHOWN
+    shown = data[:MAX_SHOWN]
+    suffix = f" ... ({len(data) - MAX_SHOWN} more bytes)" if cut else ""
+    if is_text(shown):
+        return repr(shown.decode("utf-8")) + suffix
+    rows = [f"{len(data)} bytes{suffix}"]
+    for start in range(0, len(shown), 16):
+        chunk = shown[start : start + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        chars = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        rows.append(f"{indent}  {start:04x}  {hexes:<47}  |{chars}|")
+    return "\n".join(rows)
+
+
+def _peer(connection: ConnectionRecord) -> str:
+    peer = connection.peer
+    if peer is None or peer == "" or peer == b"":
+        return "an unbound peer"
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+        return f"{host}:{peer[1]}"
+    return str(peer)
+
+
+def render_connection(connection: ConnectionRecord) -> list[str]:
+    lines = [f"connection {connection.number} from {_peer(connection)}"]
+    pad = "             "
+    for event in connection.events:
+        stamp = f"  {event.offset:9.4f}s "
+        kind = event.kind
+        if kind is EventKind.OPEN:
+            lines.append(f"{stamp}opened")
+        elif kind is EventKind.MESSAGE:
+            lines.append(f"{stamp}<- {show_bytes(event.data, pad)}")
+        elif kind is EventKind.SEND:
+            lines.append(f"{stamp}-> {show_bytes(event.data, pad)}")
+        elif kind is EventKind.UNMATCHED:
+            lines.append(f"{stamp}!! unmatched {show_bytes(event.data, pad)}")
+            lines.append(f"{pad}   nearest: {event.text}")
+        elif kind is EventKind.ERROR:
+            first, *rest = event.text.splitlines() or [""]
+            lines.append(f"{stamp}!! error: {first}")
+            lines.extend(f"{pad}   {line}" for line in rest)
+        elif kind is EventKind.NOTE:
+            lines.append(f"{stamp}.. {event.text}")
+        elif kind is EventKind.CLOSE:
+            lines.append(f"{stamp}closed: {event.text}")
+    return lines
+
+
+def render(recording: Recording) -> str:
+    """The transcript of ``recording``; the caller holds its lock."""
+    connections = recording._connections
+    head = f"transcript of {recording.name}: {len(connections)} connection(s), " + (
+        f"{len(recording._requests)} request(s), {len(recording._unmatched)} unmatched, "
+        f"{len(recording.errors)} error(s)"
+    )
+    lines = [head]
+    if recording._rejected:
+        lines.append("rejected by verify_request: " + ", ".join(map(str, recording._rejected)))
+    for error in recording.errors:
+        if recording.error_contexts.get(id(error)) is None:
+            lines.append(f"!! server error: {error!r}")
+    for connection in connections:
+        lines.extend(render_connection(connection))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The socket layer: everything that blocks or owns a descriptor."""

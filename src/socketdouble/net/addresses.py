@@ -1,0 +1,109 @@
+"""Where a server listens: checked host names, bound sockets, private socket files."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import shutil
+import socket
+import tempfile
+
+from ..errors import ConfigurationError
+
+UNIX_PATH_LIMIT = 108  # sun_path, NUL included
+
+
+def inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
+    """The family of ``host``, which must be an IP literal, and loopback unless allowed."""
+    if not isinstance(host, str) or not host:
+        raise ConfigurationError(
+            f"host={host!r}: give an IP address; '127.0.0.1' (the default) or '::1' for IPv6"
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigurationError(
+            f"host={host!r} is not an IP address; use '127.0.0.1' or '::1' "
+            "(names like 'localhost' may resolve to the other family)"
+        ) from None
+    if not address.is_loopback and not allow_remote:
+        raise ConfigurationError(
+            f"host={host!r} is not a loopback address, so the double would be reachable "
+            "from the network; pass allow_remote=True if that is what you want"
+        )
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+def bind_inet(sock: socket.socket, host: str, port: int) -> None:
+    """Bind, turning 'address in use' into an error that says what to do."""
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigurationError(f"port={port!r}: a port is an int in 0..65535; 0 picks a free one")
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is in use; pass port=0 for a free one"
+            ) from None
+        if error.errno == errno.EADDRNOTAVAIL:
+            raise ConfigurationError(f"host={host!r} is not an address of this machine") from None
+        raise
+
+
+def private_socket_path() -> tuple[str, str]:
+    """A fresh socket path inside a new 0700 folder: (path, folder to remove)."""
+    for base in (tempfile.gettempdir(), "/tmp"):
+        folder = tempfile.mkdtemp(prefix="sd-", dir=base)
+        path = os.path.join(folder, "s")
+        if len(os.fsencode(path)) < UNIX_PATH_LIMIT:
+            return path, folder
+        os.rmdir(folder)
+    raise ConfigurationError(  # pragma: no cover - only with an absurd TMPDIR and no /tmp
+        "no temporary folder gives a Unix socket path under 108 bytes; pass path="
+    )
+
+
+def check_socket_path(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text:
+        raise ConfigurationError(f"path={path!r}: give a file path as str or os.PathLike")
+    size = len(os.fsencode(text))
+    if size >= UNIX_PATH_LIMIT:
+        raise ConfigurationError(
+            f"path={text!r} is {size} bytes; a Unix socket path must be under "
+            f"{UNIX_PATH_LIMIT} bytes: pass a shorter path, or no path for a private temporary one"
+        )
+    return text
+
+
+def bind_unix(sock: socket.socket, path: str) -> None:
+    try:
+        sock.bind(path)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"path {path!r} already exists; remove it, or pass no path for a private one"
+            ) from None
+        if error.errno in (errno.ENOENT, errno.EACCES, errno.ENOTDIR):
+            raise ConfigurationError(f"cannot create a socket at {path!r}: {error.strerror}") from None
+        raise
+
+
+def remove_socket_file(path: str | None, folder: str | None) -> None:
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def listen_backlog() -> int:
+    """The system's maximum listen backlog (socketserver uses 5)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as file:
+            return max(int(file.read()), socket.SOMAXCONN)
+    except (OSError, ValueError):
+        return max(socket.SOMAXCONN, 4096)

@@ -1,0 +1,255 @@
+"""What every server has: settings, rules, the recording, check(), the lifecycle."""
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from ..core.conversation import Conversation
+from ..core.framing import Framing, check_framing, lines
+from ..core.matchers import MatcherLike
+from ..core.recording import ConnectionRecord, EventSink, Recording, describe_error
+from ..core.rules import Greeting, Rule, RuleBook
+from ..core.script import Script
+from ..errors import CheckFailed, ConfigurationError
+from .compat import check_handler
+from .endpoints import Endpoint, InetEndpoint, UnixEndpoint
+from .lifecycle import Lifecycle
+
+CONCURRENCY = ("thread", "serial", "fork")
+VerifyRequest = Callable[[Any, Any], bool]
+
+
+class BaseServer(Lifecycle):
+    """A real server in a background thread that records everything it sees."""
+
+    kind = "server"
+    datagram = False
+    socket_type = socket.SOCK_STREAM
+
+    def __init__(
+        self,
+        handler: type[socketserver.BaseRequestHandler] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str | os.PathLike[str] | None = None,
+        framing: Framing | None = None,
+        concurrency: str = "thread",
+        ssl_context: ssl.SSLContext | None = None,
+        verify_request: VerifyRequest | None = None,
+        allow_remote: bool = False,
+        stop_timeout: float = 1.0,
+        report_unused_rules: bool = True,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.handler = check_handler(handler, self.datagram)
+        if concurrency not in CONCURRENCY:
+            raise ConfigurationError(
+                f"concurrency={concurrency!r}: choose 'thread' (a worker per connection), "
+                "'serial' (one at a time) or 'fork' (a child process per connection)"
+            )
+        if concurrency == "fork" and not hasattr(os, "fork"):
+            raise ConfigurationError("concurrency='fork' needs os.fork, which this platform lacks")
+        self.concurrency = concurrency
+        if framing is not None and self.datagram:
+            raise ConfigurationError(
+                f"framing={framing!r} given to a datagram server: each datagram is one message already"
+            )
+        self.framing: Framing = check_framing(framing) if framing is not None else lines()
+        if ssl_context is not None and (self.datagram or not isinstance(ssl_context, ssl.SSLContext)):
+            raise ConfigurationError(
+                f"ssl_context={ssl_context!r}: TLS needs an ssl.SSLContext on a TCP or Unix stream server"
+            )
+        self.ssl_context = ssl_context
+        if verify_request is not None and not callable(verify_request):
+            raise ConfigurationError(
+                f"verify_request={verify_request!r} is not callable (request, client_address) -> bool"
+            )
+        self.verify_request = verify_request
+        if not isinstance(stop_timeout, (int, float)) or stop_timeout <= 0:
+            raise ConfigurationError(f"stop_timeout={stop_timeout!r}: give a number of seconds > 0")
+        self.stop_timeout = float(stop_timeout)
+        self.report_unused_rules = report_unused_rules
+        self.endpoint: Endpoint = self._endpoint(host, port, path, allow_remote)
+        self.rules = RuleBook()
+        self._script: Script | None = None
+        self._name = name
+        self.recording = Recording(self.name)
+        self.socket: socket.socket | None = None
+
+    def _endpoint(
+        self, host: str, port: int, path: str | os.PathLike[str] | None, allow_remote: bool
+    ) -> Endpoint:
+        if self.family_kind == "unix":
+            if (host, port) != ("127.0.0.1", 0):
+                raise ConfigurationError(f"host/port given to a Unix {self.kind} server; pass path=")
+            return UnixEndpoint(path)
+        if path is not None:
+            raise ConfigurationError(f"path={path!r} given to an inet {self.kind} server; pass host/port")
+        return InetEndpoint(host, port, allow_remote)
+
+    family_kind = "inet"
+
+    # -- addresses ---------------------------------------------------------------
+
+    @property
+    def address(self) -> Any:
+        """``(host, port)`` for inet servers, the socket path for Unix servers."""
+        return self.endpoint.address
+
+    server_address = address
+
+    @property
+    def host(self) -> str | None:
+        return self.endpoint.host
+
+    @property
+    def port(self) -> int | None:
+        return self.endpoint.port
+
+    @property
+    def path(self) -> str | None:
+        return self.endpoint.path
+
+    @property
+    def name(self) -> str:
+        return self._name or f"{self.kind} server"
+
+    # -- what it says ------------------------------------------------------------
+
+    def on(self, matcher: MatcherLike, times: int | None = None) -> Rule:
+        """Add a rule: messages ``matcher`` accepts get the rule's ``.reply(...)``.
+
+        ``times=n`` limits the rule to n answers and makes them an expectation:
+        check() reports a rule used fewer than n times. Rules may be added while
+        the server runs; the first matching rule with uses left answers.
+        """
+        self._no_handler("on()")
+        return self.rules.add(matcher, times)
+
+    def on_connect(self) -> Greeting:
+        """Greet every new connection: ``server.on_connect().reply(b"220 ready\\r\\n")``."""
+        self._no_handler("on_connect()")
+        if self.datagram:
+            raise ConfigurationError("on_connect() needs a stream server: datagrams have no connection")
+        return self.rules.add_greeting()
+
+    def script(self, script: Script) -> BaseServer:
+        """Play ``script`` on every new connection (datagram servers: every new peer)."""
+        self._no_handler("script()")
+        if not isinstance(script, Script):
+            raise ConfigurationError(f"script({script!r}): pass a socketdouble.Script()")
+        self._script = script
+        return self
+
+    def _no_handler(self, what: str) -> None:
+        if self.handler is not None:
+            raise ConfigurationError(
+                f"{what} on a server with handler={self.handler.__name__}: the handler answers "
+                "every message; drop handler= to script the server instead"
+            )
+
+    def conversation(self, sink: EventSink, rules: RuleBook | None = None) -> Conversation:
+        """A fresh conversation for one connection or peer."""
+        return Conversation(
+            sink,
+            rules or self.rules,
+            self._script,
+            None if self.datagram else self.framing.decoder(),
+            passive=self.handler is not None,
+        )
+
+    # -- what it saw -----------------------------------------------------------
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions raised by handlers or on connections (a live list)."""
+        return self.recording.errors
+
+    def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        """Block until ``n`` messages arrived and return the first ``n``."""
+        return self.recording.wait_for_requests(n, timeout)
+
+    def check(self, *, unused_rules: bool | None = None) -> None:
+        """Raise :class:`CheckFailed` naming every error, unmatched message and unused rule."""
+        report_unused = self.report_unused_rules if unused_rules is None else unused_rules
+        problems = []
+        contexts = self.recording.error_contexts
+        for error in list(self.errors):
+            where = _where(contexts.get(id(error)))
+            problems.append(f"error{where}:\n" + _indent(describe_error(error)))
+        for connection, message, hint in self.recording.unmatched_details:
+            problems.append(f"unmatched message{_where(connection)}: {message!r}\n    nearest: {hint}")
+        if report_unused:
+            for rule in self.rules.unused_expectations():
+                problems.append(
+                    f"expected rule not used enough: {rule.describe()} "
+                    "(pass report_unused_rules=False to allow this)"
+                )
+        if problems:
+            numbered = "\n".join(f"{i}. {problem}" for i, problem in enumerate(problems, 1))
+            raise CheckFailed(
+                f"{self.name} at {self.endpoint}: {len(problems)} problem(s)\n{numbered}\n\n"
+                + self.recording.transcript()
+            )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _open(self) -> None:
+        sock = socket.socket(self.endpoint.family, self.socket_type)
+        try:
+            if self.endpoint.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if self.family_kind == "inet" and not self.datagram:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.endpoint.bind(sock)
+            self._listen(sock)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self.socket = sock
+        self.recording.name = self._name or f"{self.kind} server at {self.endpoint}"
+        self.recording.restart_clock()
+
+    def _listen(self, sock: socket.socket) -> None:
+        pass
+
+    def _close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+        self.endpoint.cleanup()
+
+    def record_rejected(self, peer: Any) -> None:
+        self.recording.add_rejected(peer)
+
+    def verified(self, request: Any, peer: Any) -> bool:
+        """Ask verify_request; an exception in it is recorded and refuses the peer."""
+        if self.verify_request is None:
+            return True
+        try:
+            accepted = bool(self.verify_request(request, peer))
+        except Exception as error:
+            self.recording.add_error(error)
+            accepted = False
+        if not accepted:
+            self.record_rejected(peer)
+        return accepted
+
+    def __repr__(self) -> str:
+        state = self._state
+        return f"<{type(self).__name__} {self.endpoint} {state}>"
+
+
+def _where(connection: ConnectionRecord | None) -> str:
+    return "" if connection is None else f" on connection {connection.number} from {connection.peer!r}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())

@@ -1,0 +1,175 @@
+"""socketserver compatibility: run a user's ``BaseRequestHandler`` unchanged.
+
+The handler gets a :class:`RecordingSocket` as ``self.request``: it behaves like the
+connection's socket (``recv``, ``sendall``, ``makefile``, options, TLS methods) and
+feeds every byte through the connection's conversation, so traffic is framed and
+recorded like any other.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import socketserver
+from typing import Any
+
+from ..core.conversation import Conversation
+from ..core.recording import EventSink
+from ..errors import ConfigurationError
+
+_UNBOUND = (None, "", b"")
+
+
+def check_handler(handler: object, datagram: bool) -> type[socketserver.BaseRequestHandler] | None:
+    """Validate ``handler=``: None or a BaseRequestHandler subclass fit for the kind."""
+    if handler is None:
+        return None
+    if isinstance(handler, socketserver.BaseRequestHandler):
+        raise ConfigurationError(
+            f"handler={handler!r} is an instance; pass the class itself, e.g. handler=MyHandler"
+        )
+    if not (isinstance(handler, type) and issubclass(handler, socketserver.BaseRequestHandler)):
+        raise ConfigurationError(
+            f"handler={handler!r} is not a socketserver.BaseRequestHandler subclass; pass such a "
+            "class, or leave handler out and script the server with server.on(...).reply(...)"
+        )
+    if datagram and issubclass(handler, socketserver.StreamRequestHandler):
+        raise ConfigurationError(
+            f"handler={handler.__name__} is a StreamRequestHandler but this server is a datagram "
+            "server; use a DatagramRequestHandler, or a stream server"
+        )
+    if not datagram and issubclass(handler, socketserver.DatagramRequestHandler):
+        raise ConfigurationError(
+            f"handler={handler.__name__} is a DatagramRequestHandler but this server is a stream "
+            "server; use a StreamRequestHandler, or a datagram server"
+        )
+    return handler
+
+
+class RecordingSocket:
+    """A connection socket whose traffic is framed and recorded."""
+
+    def __init__(self, sock: socket.socket, conversation: Conversation) -> None:
+        self._sock = sock
+        self._conversation = conversation
+        self._sink: EventSink = conversation.sink
+        self._io_refs = 0
+        self._closed = False
+        #: True once a read returned end of file.
+        self.eof = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def _seen(self, data: bytes) -> None:
+        if data:
+            self._conversation.receive(data)
+        else:
+            self.eof = True
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = self._sock.recv(bufsize, flags)
+        if not flags & socket.MSG_PEEK:
+            self._seen(data)
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        count = self._sock.recv_into(buffer, nbytes, flags)
+        if not flags & socket.MSG_PEEK:
+            self._seen(bytes(memoryview(buffer)[:count]))
+        return count
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        count = self._sock.send(data, flags)
+        self._sink.on_sent(bytes(memoryview(data)[:count]))
+        return count
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._sock.sendall(data, flags)
+        self._sink.on_sent(bytes(data))
+
+    def makefile(
+        self,
+        mode: str = "r",
+        buffering: int | None = None,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> Any:
+        """Like ``socket.makefile``: file objects over this (recording) socket."""
+        if not set(mode) <= {"r", "w", "b"}:
+            raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
+        writing = "w" in mode
+        reading = "r" in mode or not writing
+        raw = socket.SocketIO(self, ("r" if reading else "") + ("w" if writing else ""))  # type: ignore[arg-type]
+        self._io_refs += 1
+        if buffering is None:
+            buffering = -1
+        if buffering < 0:
+            buffering = io.DEFAULT_BUFFER_SIZE
+        if buffering == 0:
+            if "b" not in mode:
+                raise ValueError("unbuffered streams must be binary")
+            return raw
+        buffer: io.BufferedIOBase
+        if reading and writing:
+            buffer = io.BufferedRWPair(raw, raw, buffering)
+        elif reading:
+            buffer = io.BufferedReader(raw, buffering)
+        else:
+            buffer = io.BufferedWriter(raw, buffering)
+        if "b" in mode:
+            return buffer
+        text = io.TextIOWrapper(buffer, encoding, errors, newline)
+        text.mode = mode  # type: ignore[misc]
+        return text
+
+    def _decref_socketios(self) -> None:
+        if self._io_refs > 0:
+            self._io_refs -= 1
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+    def __enter__(self) -> RecordingSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RecordingSocket {self._sock!r}>"
+
+
+class RecordingDatagramSocket:
+    """The server's datagram socket as a handler sees it: replies are recorded."""
+
+    def __init__(self, sock: socket.socket, sink: EventSink) -> None:
+        self._sock = sock
+        self._sink = sink
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def sendto(self, data: Any, *args: Any) -> int:
+        payload = bytes(data)
+        send_datagram(self._sock, payload, args[-1], self._sink)
+        return len(payload)
+
+    def __repr__(self) -> str:
+        return f"<RecordingDatagramSocket {self._sock!r}>"
+
+
+def send_datagram(sock: socket.socket, data: bytes, peer: Any, sink: EventSink) -> None:
+    """Send a datagram to ``peer``, recording it; an unbound peer cannot be answered."""
+    if peer in _UNBOUND:
+        sink.on_note(f"reply to an unbound peer dropped: {data!r}")
+        return
+    if data:
+        sink.on_sent(data)
+    try:
+        sock.sendto(data, peer)
+    except OSError as error:
+        sink.on_note(f"could not send to {peer!r}: {error}")

@@ -1,0 +1,138 @@
+"""Datagram servers (UDP, Unix datagram): one record and conversation per peer."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+from typing import Any
+
+from ..core.actions import Action, Close, Reset, Send, Sleep
+from ..core.conversation import Conversation
+from ..core.recording import ConnectionRecord, EventSink
+from . import fork
+from .base import BaseServer
+from .compat import RecordingDatagramSocket, send_datagram
+
+MAX_DATAGRAM = 65535
+_UNBOUND = (None, "", b"")
+
+
+class DatagramServer(BaseServer):
+    """Receives datagrams; each is one message, answered to its sender."""
+
+    kind = "datagram"
+    datagram = True
+    socket_type = socket.SOCK_DGRAM
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._peers: dict[Any, tuple[ConnectionRecord, Conversation | None]] = {}
+        self._children: dict[int, threading.Thread | None] = {}
+        self._children_lock = threading.Lock()
+
+    def _serve(self) -> None:
+        assert self.socket is not None and self._wake_reader is not None
+        sock = self.socket
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                selector.select()
+                if self._stopping.is_set():
+                    return
+                while True:
+                    try:
+                        data, peer = sock.recvfrom(MAX_DATAGRAM)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as error:  # e.g. ICMP port unreachable from an earlier reply
+                        self.recording.add_error(error)
+                        break
+                    self._receive(sock, data, None if peer in _UNBOUND else peer)
+                    if self._stopping.is_set():
+                        return
+
+    def _receive(self, sock: socket.socket, data: bytes, peer: Any) -> None:
+        if not self.verified((data, sock), peer):
+            return
+        record, conversation = self._peers.get(peer, (None, None))
+        if record is None:
+            record = self.recording.open_connection(peer)
+        if self.handler is not None:
+            self._peers[peer] = (record, None)
+            self._run_handler(sock, data, peer, record)
+            return
+        if conversation is None:
+            conversation = self.conversation(record)
+            self._peers[peer] = (record, conversation)
+            if not self._perform(sock, peer, record, conversation.open()):
+                return
+        if not self._perform(sock, peer, record, conversation.datagram(data)):
+            self._peers[peer] = (record, None)
+
+    def _perform(self, sock: socket.socket, peer: Any, sink: EventSink, actions: list[Action]) -> bool:
+        """Carry out actions; False when the conversation ended (close or reset)."""
+        for action in actions:
+            if isinstance(action, Send):
+                send_datagram(sock, action.data, peer, sink)
+            elif isinstance(action, Sleep):
+                if self._stopping.wait(action.seconds):
+                    return False
+            elif isinstance(action, (Close, Reset)):
+                sink.on_note(f"conversation ended by {action}; the next datagram starts a new one")
+                return False
+        return True
+
+    def _run_handler(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+        if self.concurrency == "fork":
+            self._fork(sock, data, peer, record)
+        elif self.concurrency == "serial":
+            self._handle(sock, data, peer, record)
+        else:
+            self._spawn(lambda: self._handle(sock, data, peer, record), f"datagram-{record.number}")
+
+    def _handle(self, sock: socket.socket, data: bytes, peer: Any, sink: EventSink) -> None:
+        assert self.handler is not None
+        self.conversation(sink).datagram(data)
+        try:
+            self.handler((data, RecordingDatagramSocket(sock, sink)), peer, self)  # type: ignore[arg-type]
+        except Exception as error:
+            if not (self._stopping.is_set() and isinstance(error, OSError)):
+                sink.on_error(error)
+
+    def _fork(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+        pid, channel = fork.fork_child(
+            lambda sink: self._handle(sock, data, peer, sink), [sock.fileno()]
+        )
+
+        def watch() -> None:
+            try:
+                fork.relay(pid, channel, record, self.rules)
+            finally:
+                with self._children_lock:
+                    self._children.pop(pid, None)
+
+        with self._children_lock:
+            self._children[pid] = None
+        thread = self._spawn(watch, f"fork-{pid}")
+        with self._children_lock:
+            if pid in self._children:
+                self._children[pid] = thread
+
+    def _abandon(self, threads: list[threading.Thread]) -> None:
+        with self._children_lock:
+            children = dict(self._children)
+        for pid, watcher in children.items():
+            fork.kill(pid)
+            if watcher is not None:
+                watcher.join(self.stop_timeout)
+        for thread in threads:
+            if thread.name.startswith("socketdouble-datagram"):
+                self.recording.add_error(self._stuck_error(thread))
+
+    def _close(self) -> None:
+        for record, _ in list(self._peers.values()):
+            record.on_closed("server stopped")
+        super()._close()
+

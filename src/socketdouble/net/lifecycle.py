@@ -1,0 +1,137 @@
+"""Start and stop without polling, and without leaving anything behind.
+
+:class:`Lifecycle` owns a server's threads and its wake-up socket pair. The serve
+loop waits on a selector that includes the wake-up socket, so :meth:`Lifecycle.stop`
+ends it at once; stop then interrupts every live connection (subclasses say how),
+joins every thread against one deadline, and reports any thread that outlived it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from ..errors import HandlerError, ServerStateError
+
+State = Literal["new", "running", "stopping", "stopped"]
+
+
+class Lifecycle:
+    """The start/stop state machine and thread bookkeeping of one server."""
+
+    #: Longest time stop() waits for threads after interrupting them.
+    stop_timeout: float = 1.0
+
+    def __init__(self) -> None:
+        self._state: State = "new"
+        self._state_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+        self._wake_reader: socket.socket | None = None
+        self._wake_writer: socket.socket | None = None
+
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+        return self._state == "running"
+
+    def start(self) -> Lifecycle:
+        with self._state_lock:
+            if self._state == "running":
+                return self
+            if self._state != "new":
+                raise ServerStateError(
+                    f"{self!r} was stopped and cannot start again; make a new server"
+                )
+            self._open()
+            try:
+                self._wake_reader, self._wake_writer = socket.socketpair()
+                self._wake_reader.setblocking(False)
+                self._spawn(self._serve, "serve")
+            except BaseException:
+                self._close()
+                raise
+            self._state = "running"
+        return self
+
+    def stop(self) -> None:
+        with self._state_lock:
+            if self._state != "running":
+                if self._state == "new":
+                    self._state = "stopped"
+                return
+            self._state = "stopping"
+        self._stopping.set()
+        assert self._wake_writer is not None
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:  # pragma: no cover - the pair is ours and open
+            pass
+        self._interrupt()
+        deadline = time.monotonic() + self.stop_timeout
+        me = threading.current_thread()
+        with self._threads_lock:
+            threads = [t for t in self._threads if t is not me]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t for t in threads if t.is_alive()]
+        if stuck:
+            self._abandon(stuck)
+        self._close()
+        for sock in (self._wake_reader, self._wake_writer):
+            if sock is not None:
+                sock.close()
+        with self._state_lock:
+            self._state = "stopped"
+
+    def __enter__(self) -> Lifecycle:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Run ``target`` in a tracked thread that forgets itself when done."""
+
+        def run() -> None:
+            try:
+                target()
+            finally:
+                with self._threads_lock:
+                    self._threads.discard(thread)
+
+        thread = threading.Thread(target=run, name=f"socketdouble-{name}", daemon=True)
+        with self._threads_lock:
+            self._threads.add(thread)
+        thread.start()
+        return thread
+
+    def _stuck_error(self, thread: threading.Thread) -> HandlerError:
+        return HandlerError(
+            f"{thread.name} did not return within stop_timeout={self.stop_timeout}s after "
+            "stop() closed its connection; its socket was closed and the thread abandoned. "
+            "A handler must return when its connection reaches end of file."
+        )
+
+    # -- what servers provide ----------------------------------------------------
+
+    def _open(self) -> None:
+        """Create, bind and listen; raise ConfigurationError on bad settings."""
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        """The serve loop; returns when the wake-up socket is readable."""
+        raise NotImplementedError
+
+    def _interrupt(self) -> None:
+        """Unblock every worker (shut its connection down)."""
+
+    def _abandon(self, threads: list[threading.Thread]) -> None:
+        """Threads outlived the deadline: report them and close what they hold."""
+
+    def _close(self) -> None:
+        """Close listening sockets, remove files."""

@@ -1,0 +1,157 @@
+"""The pytest plugin: fixtures, options, a marker and report sections. It only wires.
+
+Settings resolve marker > command line > ini > default:
+
+- ``socketdouble_check`` / ``--socketdouble-check``: stop *and check* servers at
+  teardown (default true); the marker argument ``check=``.
+- ``socketdouble_report_unused_rules``: report ``times=n`` rules used fewer than n
+  times (default true); the marker argument ``report_unused_rules=``.
+- ``socketdouble_timeout`` / ``--socketdouble-timeout``: the pytest-timeout given to a
+  test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
+  0 disables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+import trustme
+
+from .factory import Doubles
+from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.tls import TLSServer
+
+FIXTURES = frozenset(
+    {"socketdouble", "tcp_server", "udp_server", "unix_server", "unix_dgram_server", "tls_server"}
+)
+DEFAULT_TIMEOUT = 60.0
+_doubles_key = pytest.StashKey[Doubles]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("socketdouble", "socketdouble network test doubles")
+    group.addoption(
+        "--socketdouble-check",
+        choices=("true", "false"),
+        default=None,
+        help="check servers at teardown: fail on handler errors and unmatched messages (default true)",
+    )
+    group.addoption(
+        "--socketdouble-timeout",
+        type=float,
+        default=None,
+        help=f"timeout for tests using socketdouble without one of their own (default {DEFAULT_TIMEOUT}s)",
+    )
+    parser.addini("socketdouble_check", "check servers at teardown (default true)", type="bool", default=True)
+    parser.addini(
+        "socketdouble_report_unused_rules",
+        "report rules declared with times=n and used fewer times (default true)",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
+        "socketdouble_timeout",
+        f"timeout for tests using socketdouble without one of their own (default {DEFAULT_TIMEOUT}s)",
+        default=str(DEFAULT_TIMEOUT),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "socketdouble(check=True, report_unused_rules=True): settings for this test's socketdouble servers",
+    )
+
+
+def _timeout(config: pytest.Config) -> float:
+    option = config.getoption("socketdouble_timeout")
+    value = option if option is not None else config.getini("socketdouble_timeout")
+    try:
+        return float(value)
+    except ValueError:
+        raise pytest.UsageError(f"socketdouble_timeout={value!r} is not a number of seconds") from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    timeout = _timeout(config)
+    if timeout <= 0 or config.getoption("timeout", None) or config.getini("timeout"):
+        return
+    for item in items:
+        uses = FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
+def _setting(request: pytest.FixtureRequest, name: str) -> bool:
+    marker = request.node.get_closest_marker("socketdouble")
+    if marker is not None and name in marker.kwargs:
+        return bool(marker.kwargs[name])
+    option = request.config.getoption(f"socketdouble_{name}", None)
+    if option is not None:
+        return bool(option == "true")
+    return bool(request.config.getini(f"socketdouble_{name}"))
+
+
+@pytest.fixture(scope="session")
+def socketdouble_ca() -> trustme.CA:
+    """The session-wide certificate authority behind ``tls_server`` certificates."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def socketdouble(request: pytest.FixtureRequest, socketdouble_ca: trustme.CA) -> Iterator[Doubles]:
+    """Make any number of started servers; all are stopped and checked at teardown."""
+    doubles = Doubles(
+        socketdouble_ca,
+        check=_setting(request, "check"),
+        report_unused_rules=_setting(request, "report_unused_rules"),
+    )
+    request.node.stash[_doubles_key] = doubles
+    try:
+        yield doubles
+    finally:
+        doubles.close()
+
+
+@pytest.fixture
+def tcp_server(socketdouble: Doubles) -> TCPServer:
+    """A started TCP server on 127.0.0.1; stopped and checked after the test."""
+    return socketdouble.tcp()
+
+
+@pytest.fixture
+def udp_server(socketdouble: Doubles) -> UDPServer:
+    """A started UDP server on 127.0.0.1; stopped and checked after the test."""
+    return socketdouble.udp()
+
+
+@pytest.fixture
+def unix_server(socketdouble: Doubles) -> UnixStreamServer:
+    """A started Unix stream server on a private socket file."""
+    return socketdouble.unix()
+
+
+@pytest.fixture
+def unix_dgram_server(socketdouble: Doubles) -> UnixDatagramServer:
+    """A started Unix datagram server on a private socket file."""
+    return socketdouble.unix_dgram()
+
+
+@pytest.fixture
+def tls_server(socketdouble: Doubles) -> TLSServer:
+    """A started TLS server (certificate from ``socketdouble_ca``)."""
+    return socketdouble.tls()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    doubles = item.stash.get(_doubles_key, None)
+    if doubles is not None and report.failed:
+        for number, server in enumerate(doubles.servers, 1):
+            report.sections.append(
+                (f"socketdouble transcript {number}: {server.name}", server.recording.transcript())
+            )
+    return report
