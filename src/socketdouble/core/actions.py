@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -34,4 +33,4 @@ class Reset:
         return "reset()"
 
 
-Action = Union[Send, Sleep, Close, Reset]
+Action = Send | Sleep | Close | Reset

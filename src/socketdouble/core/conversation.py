@@ -104,10 +104,10 @@ class Conversation:
         player = self.player
         if player is not None and player.waiting is not None:
             expected = player.describe_waiting()
-            matched, actions = player.receive(message)
+            matched, steps = player.receive(message)
             if not matched:
                 self.sink.on_unmatched(message, expected)
-            return self._track(actions)
+            return self._track(steps)
         rule = self.rules.answer(message)
         if rule is None:
             if self._recorder:

@@ -76,13 +76,12 @@ class _LineDecoder(Decoder):
 
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer
-        if not buffer and data.endswith(self._lines.delimiter):
-            # The common case: one whole line per read (or several) and nothing buffered.
-            if data.find(self._lines.delimiter) == len(data) - len(self._lines.delimiter):
-                self._check_length(len(data))
-                return [data]
-        buffer += data
         delimiter = self._lines.delimiter
+        # The common case: nothing buffered and the read is exactly one whole line.
+        if not buffer and 0 <= data.find(delimiter) == len(data) - len(delimiter):
+            self._check_length(len(data))
+            return [data]
+        buffer += data
         messages = []
         start = 0
         while True:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Union
 
 from ..errors import ConfigurationError
 
@@ -95,7 +94,7 @@ class Predicate(Matcher):
 #: Matches every message.
 ANY: Matcher = _Any()
 
-MatcherLike = Union[bytes, Matcher, Callable[[bytes], bool]]
+MatcherLike = bytes | Matcher | Callable[[bytes], bool]
 
 
 def regex(pattern: bytes | str | re.Pattern[bytes], flags: int = 0) -> Matcher:

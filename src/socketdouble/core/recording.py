@@ -207,8 +207,7 @@ class Recording:
             if not self.lock.wait_for(lambda: len(self._requests) >= n, timeout):
                 got = len(self._requests)
                 raise WaitTimeout(
-                    f"waited {timeout}s for {n} request(s) on {self.name}, got {got}\n\n"
-                    + self._render()
+                    f"waited {timeout}s for {n} request(s) on {self.name}, got {got}\n\n" + self._render()
                 )
             return self._requests[:n]
 
@@ -246,9 +245,7 @@ class Recording:
             if connection is not None:
                 if connection.error is None:
                     connection.error = error
-                connection.events.append(
-                    Event(self.now(), EventKind.ERROR, text=describe_error(error))
-                )
+                connection.events.append(Event(self.now(), EventKind.ERROR, text=describe_error(error)))
 
     def add_error(self, error: BaseException) -> None:
         """Record an error that belongs to no connection (accept loop, stop)."""

@@ -9,19 +9,18 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
-from typing import Union
 
 from ..errors import ConfigurationError
 from .matchers import Matcher, MatcherLike, as_matcher
 
-Response = Union[bytes, Callable[[bytes], Union[bytes, None]]]
+Response = bytes | Callable[[bytes], bytes | None]
 
 
 def check_response(response: object) -> Response:
     if isinstance(response, (bytes, bytearray, memoryview)):
         return bytes(response)
     if callable(response):
-        return response  # type: ignore[no-any-return]
+        return response
     raise ConfigurationError(
         f"reply({response!r}): a reply is bytes or a callable message -> bytes | None"
         + (f"; write b{response!r}" if isinstance(response, str) else "")
@@ -160,7 +159,7 @@ def _likeness(message: bytes, example: bytes | None) -> int:
     if example is None:
         return -1
     common = 0
-    for a, b in zip(message, example):
+    for a, b in zip(message, example, strict=False):
         if a != b:
             break
         common += 1

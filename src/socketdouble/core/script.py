@@ -9,7 +9,7 @@ A :class:`Script` is a template; each connection plays it with its own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from ..errors import ConfigurationError
 from .actions import Action, Close, Reset, Send, Sleep
@@ -26,7 +26,7 @@ class Expect:
         return f"expect({self.matcher!r})"
 
 
-Step = Union[Send, Expect, Sleep, Close, Reset]
+Step = Send | Expect | Sleep | Close | Reset
 
 
 class Script:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -43,9 +44,7 @@ def bind_inet(sock: socket.socket, host: str, port: int) -> None:
         sock.bind((host, port))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise ConfigurationError(
-                f"port {port} on {host} is in use; pass port=0 for a free one"
-            ) from None
+            raise ConfigurationError(f"port {port} on {host} is in use; pass port=0 for a free one") from None
         if error.errno == errno.EADDRNOTAVAIL:
             raise ConfigurationError(f"host={host!r} is not an address of this machine") from None
         raise
@@ -92,10 +91,8 @@ def bind_unix(sock: socket.socket, path: str) -> None:
 
 def remove_socket_file(path: str | None, folder: str | None) -> None:
     if path is not None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -121,7 +121,7 @@ class RecordingSocket:
             buffer = io.BufferedWriter(raw, buffering)
         if "b" in mode:
             return buffer
-        text = io.TextIOWrapper(buffer, encoding, errors, newline)
+        text = io.TextIOWrapper(buffer, encoding, errors, newline)  # type: ignore[type-var]
         text.mode = mode  # type: ignore[misc]
         return text
 

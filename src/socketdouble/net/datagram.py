@@ -102,9 +102,7 @@ class DatagramServer(BaseServer):
                 sink.on_error(error)
 
     def _fork(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
-        pid, channel = fork.fork_child(
-            lambda sink: self._handle(sock, data, peer, sink), [sock.fileno()]
-        )
+        pid, channel = fork.fork_child(lambda sink: self._handle(sock, data, peer, sink), [sock.fileno()])
 
         def watch() -> None:
             try:
@@ -135,4 +133,3 @@ class DatagramServer(BaseServer):
         for record, _ in list(self._peers.values()):
             record.on_closed("server stopped")
         super()._close()
-

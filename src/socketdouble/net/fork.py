@@ -12,6 +12,7 @@ warns about it with a DeprecationWarning. Only the handler runs in the child.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import signal
@@ -32,7 +33,7 @@ class ChannelSink:
     def __init__(self, channel: socket.socket) -> None:
         self._channel = channel
 
-    def _send(self, *event: object) -> None:
+    def _send(self, *event: str | bytes | int) -> None:
         body = marshal.dumps(event)
         self._channel.sendall(_HEADER.pack(len(body)) + body)
 
@@ -119,7 +120,5 @@ def _apply(kind: str, args: list[object], record: ConnectionRecord, rules: RuleB
 
 
 def kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import selectors
 import socket
@@ -155,10 +156,9 @@ class StreamSession:
     def _finish(self, reason: str) -> None:
         self.release(self)
         if reason != "server reset":
-            try:  # FIN now, even if another descriptor (a fork parent's) still holds it
+            # FIN now, even if another descriptor (a fork parent's) still holds it.
+            with contextlib.suppress(OSError):
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.sock.close()
         self.sink.on_closed(reason)
 
