@@ -65,7 +65,8 @@ class ChannelSink:
 def _close_all_but(keep: list[int]) -> None:
     low = 0
     for fd in sorted(set(keep)):
-        os.closerange(low, fd)
+        if fd > low:  # closerange(n, n) would close everything on some platforms
+            os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from socketdouble import Script, length_prefixed, lines, prefix
+from socketdouble.core.actions import Close, Send
+from socketdouble.core.conversation import Conversation
+from socketdouble.core.recording import Recording
+from socketdouble.core.rules import RuleBook
+
+
+def converse(rules: RuleBook, script: Script | None = None, **kw: bool) -> tuple[Conversation, Recording]:
+    recording = Recording("test")
+    record = recording.open_connection(("127.0.0.1", 1))
+    return Conversation(record, rules, script, lines(b"\r\n").decoder(), **kw), recording
+
+
+def test_rules_answer_each_framed_message() -> None:
+    rules = RuleBook()
+    rules.add(b"PING\r\n").reply(b"+PONG\r\n")
+    conversation, recording = converse(rules)
+    assert conversation.receive(b"PI") == []
+    assert conversation.receive(b"NG\r\nPING\r\n") == [Send(b"+PONG\r\n"), Send(b"+PONG\r\n")]
+    assert recording.requests == [b"PING\r\n", b"PING\r\n"]
+    assert recording.unmatched == []
+
+
+def test_unmatched_messages_carry_the_nearest_rule() -> None:
+    rules = RuleBook()
+    rules.add(b"PING\r\n").reply(b"+PONG\r\n")
+    conversation, recording = converse(rules)
+    assert conversation.receive(b"PONG\r\n") == []
+    [(_, message, hint)] = recording.unmatched_details
+    assert message == b"PONG\r\n"
+    assert "rule 1: on(b'PING\\r\\n')" in hint
+
+
+def test_a_recorder_matches_nothing_and_misses_nothing() -> None:
+    conversation, recording = converse(RuleBook())
+    assert conversation.open() == []
+    assert conversation.receive(b"anything\r\n") == []
+    assert recording.requests == [b"anything\r\n"]
+    assert recording.unmatched == []
+
+
+def test_callable_replies_get_the_message_and_may_answer_nothing() -> None:
+    rules = RuleBook()
+    rules.add(prefix(b"ECHO ")).reply(lambda m: m[5:])
+    rules.add(b"QUIET\r\n").reply(lambda m: None)
+    conversation, _ = converse(rules)
+    assert conversation.receive(b"ECHO hi\r\n") == [Send(b"hi\r\n")]
+    assert conversation.receive(b"QUIET\r\n") == []
+
+
+def test_a_failing_reply_function_is_recorded_as_an_error() -> None:
+    rules = RuleBook()
+    rules.add(b"X\r\n").reply(lambda m: 1 // 0)  # type: ignore[arg-type, return-value]
+    rules.add(b"Y\r\n").reply(lambda m: "text")  # type: ignore[arg-type, return-value]
+    conversation, recording = converse(rules)
+    assert conversation.receive(b"X\r\nY\r\n") == []
+    assert [type(e) for e in recording.errors] == [ZeroDivisionError, TypeError]
+    assert "must return bytes or None" in str(recording.errors[1])
+
+
+def test_greeting_then_script_then_rules() -> None:
+    rules = RuleBook()
+    rules.add_greeting().reply(b"hello\r\n")
+    rules.add(b"MORE\r\n").reply(b"ok\r\n")
+    script = Script().expect(b"A\r\n").send(b"B\r\n")
+    conversation, recording = converse(rules, script)
+    assert conversation.open() == [Send(b"hello\r\n")]
+    assert conversation.receive(b"A\r\nMORE\r\n") == [Send(b"B\r\n"), Send(b"ok\r\n")]
+    assert recording.unmatched == []
+
+
+def test_script_mismatch_is_unmatched_with_the_expected_step_and_closes() -> None:
+    conversation, recording = converse(RuleBook(), Script().expect(b"A\r\n").send(b"B\r\n"))
+    assert conversation.receive(b"Z\r\nA\r\n") == [Close()]
+    assert recording.unmatched_details[0][2] == "script step 1: expect(b'A\\r\\n')"
+    # what came after the close is still recorded, and answered by nobody
+    assert recording.requests == [b"Z\r\n", b"A\r\n"]
+    assert conversation.over
+
+
+def test_a_framing_error_is_recorded_and_closes() -> None:
+    recording = Recording("test")
+    record = recording.open_connection(None)
+    conversation = Conversation(record, RuleBook(), None, length_prefixed(size=1, max_length=2).decoder())
+    assert conversation.receive(b"\x09abc") == [Close()]
+    assert "announces 9 bytes" in str(record.error)
+
+
+def test_an_incomplete_message_at_close_is_unmatched_when_rules_expect_messages() -> None:
+    rules = RuleBook()
+    rules.add(b"A\r\n")
+    conversation, recording = converse(rules)
+    conversation.receive(b"A\r\nhalf")
+    conversation.end()
+    assert recording.unmatched == [b"half"]
+
+
+def test_an_incomplete_message_at_close_is_a_note_for_a_recorder() -> None:
+    conversation, recording = converse(RuleBook())
+    conversation.receive(b"half")
+    conversation.end()
+    assert recording.unmatched == []
+    assert "incomplete message: b'half'" in recording.transcript()
+
+
+def test_passive_conversations_only_record() -> None:
+    rules = RuleBook()
+    rules.add(b"A\r\n").reply(b"never")
+    conversation, recording = converse(rules, passive=True)
+    assert conversation.receive(b"A\r\n") == []
+    assert recording.requests == [b"A\r\n"]
+
+
+def test_rule_close_after_reply() -> None:
+    rules = RuleBook()
+    rules.add(b"QUIT\r\n").reply(b"bye\r\n", close=True)
+    conversation, _ = converse(rules)
+    assert conversation.receive(b"QUIT\r\n") == [Send(b"bye\r\n"), Close()]

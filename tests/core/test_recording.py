@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from socketdouble import WaitTimeout
+from socketdouble.core.recording import Recording
+from socketdouble.core.transcript import is_text, show_bytes
+
+
+def test_connection_record_collects_bytes_messages_and_close() -> None:
+    recording = Recording("r")
+    record = recording.open_connection(("127.0.0.1", 5))
+    record.on_received(b"ab")
+    record.on_message(b"ab")
+    record.on_sent(b"ok")
+    record.on_closed("client closed")
+    record.on_closed("ignored: already closed")
+    assert (record.received, record.sent, record.requests) == (b"ab", b"ok", [b"ab"])
+    assert record.closed and record.close_reason == "client closed"
+    assert recording.connections == [record]
+
+
+def test_wait_for_requests_returns_as_soon_as_they_arrive() -> None:
+    recording = Recording("r")
+    record = recording.open_connection(None)
+    arrived = threading.Event()
+
+    def later() -> None:
+        arrived.wait(5)
+        record.on_message(b"one")
+        record.on_message(b"two")
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    arrived.set()
+    assert recording.wait_for_requests(2, timeout=5) == [b"one", b"two"]
+    thread.join(5)
+
+
+def test_wait_for_requests_times_out_with_the_transcript() -> None:
+    recording = Recording("my server")
+    recording.open_connection(("127.0.0.1", 9)).on_message(b"only one\n")
+    with pytest.raises(WaitTimeout, match="for 2 request") as info:
+        recording.wait_for_requests(2, timeout=0.01)
+    assert isinstance(info.value, TimeoutError)
+    assert "'only one\\n'" in str(info.value)
+
+
+def test_transcript_shows_text_as_text_and_binary_as_hex() -> None:
+    recording = Recording("t")
+    record = recording.open_connection(("::1", 7))
+    record.on_message(b"GET /\r\n")
+    record.on_sent(b"\x00\x01\xffhello")
+    record.on_unmatched(b"BAD\n", "rule 1: on(b'GOOD\\n')")
+    record.on_error(ValueError("boom"))
+    record.on_closed("client reset")
+    text = str(recording)
+    assert "connection 1 from [::1]:7" in text
+    assert "<- 'GET /\\r\\n'" in text
+    assert "0000  00 01 ff 68 65 6c 6c 6f" in text
+    assert "!! unmatched 'BAD\\n'" in text
+    assert "nearest: rule 1" in text
+    assert "!! error: ValueError: boom" in text
+    assert "closed: client reset" in text
+
+
+def test_is_text() -> None:
+    assert is_text(b"plain\tline\r\n")
+    assert is_text("caf\u00e9".encode())
+    assert not is_text(b"\x00bin")
+    assert not is_text(b"\xff")
+
+
+def test_long_payloads_are_cut_in_the_transcript() -> None:
+    assert "more bytes" in show_bytes(b"a" * 5000)
