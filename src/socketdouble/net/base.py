@@ -80,7 +80,7 @@ class BaseServer(Lifecycle):
         self.rules = RuleBook()
         self._script: Script | None = None
         self._name = name
-        self.recording = Recording(self.name)
+        self.recording = Recording(name or f"{self.kind} server")
         self.socket: socket.socket | None = None
 
     def _endpoint(
@@ -119,7 +119,8 @@ class BaseServer(Lifecycle):
 
     @property
     def name(self) -> str:
-        return self._name or f"{self.kind} server"
+        """How reports name this server: the given ``name=``, or its kind and address."""
+        return self.recording.name
 
     # -- what it says ------------------------------------------------------------
 

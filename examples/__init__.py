@@ -1,0 +1,1 @@
+"""Small, runnable programs and tests that use socketdouble with real clients."""
