@@ -139,6 +139,7 @@ class Conversation:
         return self._track(actions)
 
     def _track(self, actions: list[Action]) -> list[Action]:
-        if any(isinstance(action, (Close, Reset)) for action in actions):
-            self.over = True
+        for action in actions:
+            if isinstance(action, (Close, Reset)):
+                self.over = True
         return actions

@@ -11,9 +11,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import WaitTimeout
 
@@ -28,8 +27,7 @@ class EventKind(Enum):
     CLOSE = "close"
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One entry of a connection's log: when (seconds since the server started), what."""
 
     offset: float
@@ -150,6 +148,7 @@ class Recording:
         #: Errors raised in handlers or on connections (live list: a test that
         #: provoked an error on purpose may assert on it and clear it).
         self.errors: list[BaseException] = []
+        self._waiters = 0
         self.error_contexts: dict[int, ConnectionRecord | None] = {}
 
     def restart_clock(self) -> None:
@@ -204,7 +203,12 @@ class Recording:
         transcript when they do not arrive within ``timeout`` seconds.
         """
         with self.lock:
-            if not self.lock.wait_for(lambda: len(self._requests) >= n, timeout):
+            self._waiters += 1
+            try:
+                arrived = self.lock.wait_for(lambda: len(self._requests) >= n, timeout)
+            finally:
+                self._waiters -= 1
+            if not arrived:
                 got = len(self._requests)
                 raise WaitTimeout(
                     f"waited {timeout}s for {n} request(s) on {self.name}, got {got}\n\n" + self._render()
@@ -226,7 +230,8 @@ class Recording:
             connection._messages.append(message)
             self._requests.append(message)
             connection.events.append(Event(self.now(), EventKind.MESSAGE, message))
-            self.lock.notify_all()
+            if self._waiters:
+                self.lock.notify_all()
 
     def _add_unmatched(self, connection: ConnectionRecord | None, message: bytes, hint: str) -> None:
         with self.lock:

@@ -211,6 +211,8 @@ class StreamServer(BaseServer):
 
     def _dispatch(self, conn: socket.socket, peer: Any) -> None:
         conn.setblocking(True)
+        if self.family_kind == "inet":  # replies go out at once, as a test expects
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self.verified(conn, peer):
             conn.close()
             return
