@@ -59,7 +59,8 @@ def run_ours(kind: type[sd.BaseServer], count: int) -> float:
     file_left = server.path is not None and os.path.exists(server.path)
     print(
         f"socketdouble {kind.__name__}: {count} blocked connections stopped in {took * 1000:.1f} ms; "
-        f"left: {left_threads} threads, {left_fds} descriptors, socket file {'LEFT' if file_left else 'removed'}"
+        f"left: {left_threads} threads, {left_fds} descriptors, "
+        f"socket file {'LEFT' if file_left else 'removed'}"
     )
     return took
 

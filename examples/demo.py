@@ -30,7 +30,9 @@ def main() -> int:
     with smtp_double() as server:
         host, port = server.address
         with smtplib.SMTP(host, port, timeout=5) as client:
-            refused = client.sendmail("ann@example.test", ["bob@example.test"], "Subject: hi\r\n\r\nHello, Bob.\r\n")
+            refused = client.sendmail(
+                "ann@example.test", ["bob@example.test"], "Subject: hi\r\n\r\nHello, Bob.\r\n"
+            )
         server.wait_for_requests(len(server.recording.requests))
     print(server.recording.transcript())
     server.check()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dns.message
-import dns.rrset
 import dns.resolver
+import dns.rrset
 
 from socketdouble import UDPServer
 

@@ -14,7 +14,8 @@ def test_redis_py_get_set(socketdouble: Doubles) -> None:
     server.on(command(b"SET", b"greeting", b"hello")).reply(b"+OK\r\n")
     server.on(command(b"GET", b"greeting")).reply(bulk(b"hello"))
     server.on(command(b"PING")).reply(b"+PONG\r\n")
-    client = redis.Redis(*server.address, socket_timeout=5, protocol=2)
+    host, port = server.address
+    client = redis.Redis(host, port, socket_timeout=5, protocol=2)
     try:
         assert client.ping() is True
         assert client.set("greeting", "hello") is True

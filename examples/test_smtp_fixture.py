@@ -10,7 +10,8 @@ from socketdouble.factory import Doubles
 
 def test_smtplib_sends_a_message(socketdouble: Doubles) -> None:
     server = socketdouble.add(smtp_double())
-    with smtplib.SMTP(*server.address, timeout=5) as client:
+    host, port = server.address
+    with smtplib.SMTP(host, port, timeout=5) as client:
         client.sendmail("ann@example.test", ["bob@example.test"], "Subject: x\r\n\r\nbody line\r\n")
     requests = server.recording.requests
     assert requests[0].lower().startswith(b"ehlo ")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+from typing import ClassVar
 
 from socketdouble.factory import Doubles
 
@@ -15,7 +16,7 @@ from socketdouble.factory import Doubles
 class KeyValueHandler(socketserver.StreamRequestHandler):
     """SET k v / GET k, one command a line: written for socketserver, unchanged."""
 
-    store: dict[bytes, bytes] = {}
+    store: ClassVar[dict[bytes, bytes]] = {}
 
     def handle(self) -> None:
         for line in self.rfile:

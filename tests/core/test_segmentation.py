@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +38,7 @@ def play(framing: Framing, chunks: list[bytes]) -> tuple[list[Action], list[byte
 def split(stream: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(stream) + 1) for c in cuts})
     edges = [0, *points, len(stream)]
-    return [stream[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    return [stream[a:b] for a, b in itertools.pairwise(edges) if b > a]
 
 
 @settings(max_examples=300, deadline=None)

@@ -43,11 +43,10 @@ class EchoDatagram(socketserver.DatagramRequestHandler):
 @pytest.mark.parametrize("concurrency", ["thread", "serial"])
 @pytest.mark.parametrize("kind", [sd.TCPServer, sd.UnixStreamServer])
 def test_a_stream_request_handler_runs_unchanged(kind: type[sd.BaseServer], concurrency: str) -> None:
-    with kind(handler=UpperHandler, concurrency=concurrency) as server:
-        with connect(server) as client:
-            client.sendall(b"hello\nwor")
-            client.sendall(b"ld\nQUIT\n")
-            assert recv_until_closed(client) == b"HELLO\nWORLD\nBYE\n"
+    with kind(handler=UpperHandler, concurrency=concurrency) as server, connect(server) as client:
+        client.sendall(b"hello\nwor")
+        client.sendall(b"ld\nQUIT\n")
+        assert recv_until_closed(client) == b"HELLO\nWORLD\nBYE\n"
     assert server.recording.requests == [b"hello\n", b"world\n", b"QUIT\n"]
     [connection] = server.recording.connections
     assert connection.sent == b"HELLO\nWORLD\nBYE\n"
@@ -56,12 +55,11 @@ def test_a_stream_request_handler_runs_unchanged(kind: type[sd.BaseServer], conc
 
 
 def test_a_base_request_handler_with_setup_and_finish() -> None:
-    with sd.TCPServer(handler=RawHandler, framing=sd.raw()) as server:
-        with connect(server) as client:
-            client.sendall(b"abcd")
-            assert client.recv(4) == b"dcba"
-            client.shutdown(socket.SHUT_WR)
-            assert recv_until_closed(client) == b"|1"
+    with sd.TCPServer(handler=RawHandler, framing=sd.raw()) as server, connect(server) as client:
+        client.sendall(b"abcd")
+        assert client.recv(4) == b"dcba"
+        client.shutdown(socket.SHUT_WR)
+        assert recv_until_closed(client) == b"|1"
     [connection] = server.recording.connections
     assert connection.received == b"abcd"
     assert connection.sent == b"dcba|1"
@@ -78,11 +76,10 @@ def test_handler_sees_the_server_and_the_client_address() -> None:
             seen["name"] = self.request.getsockname()
             self.request.sendall(b"done")
 
-    with sd.TCPServer(handler=Introspect) as server:
-        with connect(server) as client:
-            assert client.recv(10) == b"done"
-            assert seen["peer"] == client.getsockname()
-    assert seen["server"] is server
+    with sd.TCPServer(handler=Introspect) as server, connect(server) as client:
+        assert client.recv(10) == b"done"
+        assert seen["peer"] == client.getsockname()
+    assert seen["server"] is server  # type: ignore[comparison-overlap]
     assert seen["name"] == server.address
 
 
@@ -93,10 +90,9 @@ def test_text_mode_makefile_works() -> None:
                 line = file.readline()
                 file.write(f"len={len(line)}\n")
 
-    with sd.TCPServer(handler=Text) as server:
-        with connect(server) as client:
-            client.sendall("caf\u00e9\n".encode())
-            assert recv_until_closed(client) == b"len=5\n"
+    with sd.TCPServer(handler=Text) as server, connect(server) as client:
+        client.sendall("caf\u00e9\n".encode())
+        assert recv_until_closed(client) == b"len=5\n"
     assert server.recording.requests == ["caf\u00e9\n".encode()]
 
 
@@ -106,20 +102,18 @@ def test_peeking_does_not_record_twice() -> None:
             self.request.recv(3, socket.MSG_PEEK)
             self.request.sendall(self.request.recv(3))
 
-    with sd.TCPServer(handler=Peek, framing=sd.raw()) as server:
-        with connect(server) as client:
-            client.sendall(b"abc")
-            assert recv_until_closed(client) == b"abc"
+    with sd.TCPServer(handler=Peek, framing=sd.raw()) as server, connect(server) as client:
+        client.sendall(b"abc")
+        assert recv_until_closed(client) == b"abc"
     assert server.recording.connections[0].received == b"abc"
 
 
 @pytest.mark.parametrize("kind", [sd.UDPServer, sd.UnixDatagramServer])
 @pytest.mark.parametrize("concurrency", ["thread", "serial"])
 def test_a_datagram_request_handler_runs_unchanged(kind: type[sd.BaseServer], concurrency: str) -> None:
-    with kind(handler=EchoDatagram, concurrency=concurrency) as server:
-        with datagram_client(server) as client:
-            client.sendto(b"ping", server.address)
-            assert client.recv(100) == b"got ping"
+    with kind(handler=EchoDatagram, concurrency=concurrency) as server, datagram_client(server) as client:
+        client.sendto(b"ping", server.address)
+        assert client.recv(100) == b"got ping"
     assert server.recording.requests == [b"ping"]
     assert server.recording.connections[0].sent == b"got ping"
     server.check()
@@ -140,12 +134,12 @@ def test_an_unbound_unix_datagram_client_is_recorded_and_the_reply_dropped() -> 
 
 
 def test_wrong_handler_family_is_refused() -> None:
-    with pytest.raises(sd.ConfigurationError, match="is a StreamRequestHandler but this server is a datagram"):
+    with pytest.raises(sd.ConfigurationError, match="StreamRequestHandler but this server is a datagram"):
         sd.UDPServer(handler=UpperHandler)
     with pytest.raises(sd.ConfigurationError, match="DatagramRequestHandler but this server is a stream"):
         sd.TCPServer(handler=EchoDatagram)
     with pytest.raises(sd.ConfigurationError, match="is an instance"):
-        sd.TCPServer(handler=object.__new__(UpperHandler))  # type: ignore[arg-type]
+        sd.TCPServer(handler=object.__new__(UpperHandler))
 
 
 def test_large_datagrams_are_not_truncated() -> None:

@@ -20,10 +20,9 @@ class Pid(socketserver.StreamRequestHandler):
 
 
 def test_a_forked_handler_reports_back() -> None:
-    with sd.TCPServer(handler=Pid, concurrency="fork") as server:
-        with connect(server) as client:
-            client.sendall(b"who\n")
-            pid, line = recv_until_closed(client).split(b" ", 1)
+    with sd.TCPServer(handler=Pid, concurrency="fork") as server, connect(server) as client:
+        client.sendall(b"who\n")
+        pid, line = recv_until_closed(client).split(b" ", 1)
     assert int(pid) != os.getpid()
     assert line == b"who\n"
     [connection] = server.recording.connections

@@ -50,7 +50,7 @@ def test_stop_from_inside_a_handler_does_not_deadlock() -> None:
 
 def test_rule_stopping_the_server() -> None:
     server = sd.TCPServer().start()
-    server.on(b"bye\n").reply(lambda m: server.stop())  # type: ignore[func-returns-value]
+    server.on(b"bye\n").reply(lambda m: server.stop())
     with connect(server) as client:
         client.sendall(b"bye\n")
         assert client.recv(10) == b""
@@ -89,11 +89,10 @@ def test_handler_exceptions_reach_errors_and_check() -> None:
             self.rfile.readline()
             raise RuntimeError("the handler broke")
 
-    with sd.TCPServer(handler=Broken) as server:
-        with connect(server) as client:
-            client.sendall(b"go\n")
-            # the connection is closed after the handler, and its error recorded before
-            assert client.recv(10) == b""
+    with sd.TCPServer(handler=Broken) as server, connect(server) as client:
+        client.sendall(b"go\n")
+        # the connection is closed after the handler, and its error recorded before
+        assert client.recv(10) == b""
     [error] = server.errors
     assert isinstance(error, RuntimeError)
     with pytest.raises(sd.CheckFailed) as failure:
@@ -127,11 +126,11 @@ def test_verify_request_rejects_and_records() -> None:
     def only_first(request: object, address: object) -> bool:
         return not server.recording.connections
 
-    with sd.TCPServer(verify_request=only_first) as server:
-        with connect(server) as first, connect(server) as second:
+    with sd.TCPServer(verify_request=only_first) as server, connect(server) as first:
+        with connect(server) as second:
             assert second.recv(10) == b""  # refused: closed at once
-            first.sendall(b"ok\n")
-            server.wait_for_requests(1)
+        first.sendall(b"ok\n")
+        server.wait_for_requests(1)
     assert len(server.recording.rejected) == 1
     assert len(server.recording.connections) == 1
     server.check()

@@ -65,7 +65,7 @@ def test_datagram_servers_answer_each_sender(kind: str, make: Any) -> None:
 
 def test_addresses_are_literal_ips() -> None:
     with sd.TCPServer() as v4, sd.UDPServer(host="::1") as v6:
-        assert v4.address == ("127.0.0.1", v4.port) and v4.port > 0
+        assert v4.address == ("127.0.0.1", v4.port) and (v4.port or 0) > 0
         assert v4.host == "127.0.0.1" and v4.path is None
         assert v6.address == ("::1", v6.port)
         assert v4.server_address == v4.address
@@ -109,14 +109,14 @@ def test_stop_before_start_is_harmless() -> None:
 
 def test_a_port_in_use_is_named() -> None:
     with sd.TCPServer() as first:
-        with pytest.raises(ConfigurationError, match=f"port {first.port} on 127.0.0.1 is in use; pass port=0"):
+        expected = f"port {first.port} on 127.0.0.1 is in use; pass port=0"
+        with pytest.raises(ConfigurationError, match=expected):
             sd.TCPServer(port=first.port).start()
 
 
 def test_two_servers_never_share_a_port() -> None:
-    with sd.UDPServer() as first:
-        with pytest.raises(ConfigurationError, match="in use"):
-            sd.UDPServer(port=first.port).start()
+    with sd.UDPServer() as first, pytest.raises(ConfigurationError, match="in use"):
+        sd.UDPServer(port=first.port).start()
 
 
 @pytest.mark.parametrize(
@@ -176,4 +176,3 @@ def test_a_listen_backlog_takes_a_burst() -> None:
         finally:
             for client in clients:
                 client.close()
-

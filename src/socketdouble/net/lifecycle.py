@@ -12,11 +12,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
 
 State = Literal["new", "running", "stopping", "stopped"]
+L = TypeVar("L", bound="Lifecycle")
 
 
 class Lifecycle:
@@ -39,7 +40,8 @@ class Lifecycle:
         """True between start() and stop()."""
         return self._state == "running"
 
-    def start(self) -> Lifecycle:
+    def start(self: L) -> L:
+        """Bind, listen and serve in a background thread; returns the server."""
         with self._state_lock:
             if self._state == "running":
                 return self
@@ -57,6 +59,7 @@ class Lifecycle:
         return self
 
     def stop(self) -> None:
+        """Stop serving, close every socket, join every thread; safe from any thread."""
         with self._state_lock:
             if self._state != "running":
                 if self._state == "new":
@@ -83,7 +86,7 @@ class Lifecycle:
         with self._state_lock:
             self._state = "stopped"
 
-    def __enter__(self) -> Lifecycle:
+    def __enter__(self: L) -> L:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
