@@ -45,6 +45,8 @@ def test_stop_from_inside_a_handler_does_not_deadlock() -> None:
         assert stopped.wait(5)
         assert client.recv(10) == b""
     assert not server.running
+    server.stop()  # from outside: joins the handler's thread too
+    assert server.recording.connections[0].closed
     assert server.recording.requests == [b"stop\n"]
 
 
@@ -55,6 +57,8 @@ def test_rule_stopping_the_server() -> None:
         client.sendall(b"bye\n")
         assert client.recv(10) == b""
     assert not server.running
+    server.stop()
+    assert server.recording.connections[0].close_reason == "server stopped"
 
 
 def test_a_handler_that_never_returns_is_reported_and_stop_stays_bounded() -> None:

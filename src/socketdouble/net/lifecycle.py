@@ -32,6 +32,7 @@ class Lifecycle:
         self._stopping = threading.Event()
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
+        self._prune_at = 64
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
 
@@ -59,24 +60,27 @@ class Lifecycle:
         return self
 
     def stop(self) -> None:
-        """Stop serving, close every socket, join every thread; safe from any thread."""
+        """Stop serving, close every socket, join every thread; safe from any thread.
+
+        Called from one of the server's own threads (a handler, a reply function), it
+        cannot join that thread; calling stop() again from outside (as fixtures do)
+        joins it too.
+        """
         with self._state_lock:
-            if self._state != "running":
-                if self._state == "new":
-                    self._state = "stopped"
-                return
-            self._state = "stopping"
+            state = self._state
+            if state == "new":
+                self._state = "stopped"
+            elif state == "running":
+                self._state = "stopping"
+        if state != "running":
+            if state != "new":
+                self._join(time.monotonic() + self.stop_timeout)
+            return
         self._stopping.set()
         assert self._wake_writer is not None
         self._wake_writer.send(b"\0")
         self._interrupt()
-        deadline = time.monotonic() + self.stop_timeout
-        me = threading.current_thread()
-        with self._threads_lock:
-            threads = [t for t in self._threads if t is not me]
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        stuck = [t for t in threads if t.is_alive()]
+        stuck = self._join(time.monotonic() + self.stop_timeout)
         if stuck:
             self._abandon(stuck)
         self._close()
@@ -92,18 +96,26 @@ class Lifecycle:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
-        """Run ``target`` in a tracked thread that forgets itself when done."""
-
-        def run() -> None:
-            try:
-                target()
-            finally:
-                with self._threads_lock:
-                    self._threads.discard(thread)
-
-        thread = threading.Thread(target=run, name=f"socketdouble-{name}", daemon=True)
+    def _join(self, deadline: float) -> list[threading.Thread]:
+        """Join every thread but the caller's by ``deadline``; return those still alive."""
+        me = threading.current_thread()
         with self._threads_lock:
+            threads = [t for t in self._threads if t is not me]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return [t for t in threads if t.is_alive()]
+
+    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Run ``target`` in a thread that stop() will join.
+
+        Finished threads stay tracked until joined (a thread that removed itself would
+        still be alive for a moment after), and are pruned as new ones start.
+        """
+        thread = threading.Thread(target=target, name=f"socketdouble-{name}", daemon=True)
+        with self._threads_lock:
+            if len(self._threads) >= self._prune_at:
+                self._threads = {t for t in self._threads if t.is_alive()}
+                self._prune_at = max(64, 2 * len(self._threads))
             self._threads.add(thread)
         thread.start()
         return thread
