@@ -3,6 +3,7 @@
 Everything public is re-exported here; see the README for a first test.
 """
 
+from .core.cassette import Cassette, CassetteError
 from .core.framing import Framing, length_prefixed, lines, raw
 from .core.matchers import ANY, Matcher, prefix, regex
 from .core.recording import ConnectionRecord, Recording
@@ -19,11 +20,15 @@ from .errors import (
 )
 from .net.base import BaseServer
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.proxy import RecordingProxy
+from .net.replay import ReplayServer
 from .net.tls import TLSServer
 
 __all__ = [
     "ANY",
     "BaseServer",
+    "Cassette",
+    "CassetteError",
     "CheckFailed",
     "ConfigurationError",
     "ConnectionRecord",
@@ -32,6 +37,8 @@ __all__ = [
     "HandlerError",
     "Matcher",
     "Recording",
+    "RecordingProxy",
+    "ReplayServer",
     "Rule",
     "Script",
     "ServerStateError",

@@ -33,4 +33,12 @@ class Reset:
         return "reset()"
 
 
-Action = Send | Sleep | Close | Reset
+@dataclass(frozen=True)
+class ShutdownWrite:
+    """Half-close: send FIN, keep reading."""
+
+    def __str__(self) -> str:
+        return "shutdown_write()"
+
+
+Action = Send | Sleep | Close | Reset | ShutdownWrite

@@ -12,12 +12,32 @@ receives is unmatched.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..errors import FramingError
 from .actions import Action, Close, Reset, Send
 from .framing import Decoder
 from .recording import EventSink
 from .rules import RuleBook
 from .script import Script, ScriptPlayer
+
+
+class Dialogue(Protocol):
+    """What the socket layer drives: a conversation, or a replay of a recorded one."""
+
+    sink: EventSink
+    over: bool
+
+    def open(self) -> list[Action]: ...
+    def receive(self, data: bytes) -> list[Action]: ...
+    def end(self) -> None: ...
+
+
+class DatagramDialogue(Protocol):
+    """What a datagram server drives for each peer."""
+
+    def open(self) -> list[Action]: ...
+    def datagram(self, data: bytes) -> list[Action]: ...
 
 
 class Conversation:

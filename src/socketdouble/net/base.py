@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from ..core.conversation import Conversation
+from ..core.conversation import Conversation, DatagramDialogue, Dialogue
 from ..core.framing import Framing, check_framing, lines
 from ..core.matchers import MatcherLike
 from ..core.recording import ConnectionRecord, EventSink, Recording, describe_error
@@ -156,8 +156,15 @@ class BaseServer(Lifecycle):
                 "every message; drop handler= to script the server instead"
             )
 
-    def conversation(self, sink: EventSink, rules: RuleBook | None = None) -> Conversation:
-        """A fresh conversation for one connection or peer."""
+    def conversation(self, sink: EventSink, rules: RuleBook | None = None) -> Dialogue:
+        """A fresh conversation for one stream connection."""
+        return self._conversation(sink, rules)
+
+    def datagram_dialogue(self, sink: EventSink, rules: RuleBook | None = None) -> DatagramDialogue:
+        """A fresh conversation for one datagram peer."""
+        return self._conversation(sink, rules)
+
+    def _conversation(self, sink: EventSink, rules: RuleBook | None) -> Conversation:
         return Conversation(
             sink,
             rules or self.rules,
@@ -179,6 +186,15 @@ class BaseServer(Lifecycle):
 
     def check(self, *, unused_rules: bool | None = None) -> None:
         """Raise :class:`CheckFailed` naming every error, unmatched message and unused rule."""
+        problems = self.problems(unused_rules)
+        if problems:
+            numbered = "\n".join(f"{i}. {problem}" for i, problem in enumerate(problems, 1))
+            raise CheckFailed(
+                f"{self.name}: {len(problems)} problem(s)\n{numbered}\n\n" + self.recording.transcript()
+            )
+
+    def problems(self, unused_rules: bool | None = None) -> list[str]:
+        """What check() would report, one readable entry each."""
         report_unused = self.report_unused_rules if unused_rules is None else unused_rules
         problems = []
         contexts = self.recording.error_contexts
@@ -193,12 +209,7 @@ class BaseServer(Lifecycle):
                     f"expected rule not used enough: {rule.describe()} "
                     "(pass report_unused_rules=False to allow this)"
                 )
-        if problems:
-            numbered = "\n".join(f"{i}. {problem}" for i, problem in enumerate(problems, 1))
-            raise CheckFailed(
-                f"{self.name} at {self.endpoint}: {len(problems)} problem(s)\n{numbered}\n\n"
-                + self.recording.transcript()
-            )
+        return problems
 
     # -- lifecycle -----------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import socket
 import socketserver
 from typing import Any
 
-from ..core.conversation import Conversation
+from ..core.conversation import Dialogue
 from ..core.recording import EventSink
 from ..errors import ConfigurationError
 
@@ -49,7 +49,7 @@ def check_handler(handler: object, datagram: bool) -> type[socketserver.BaseRequ
 class RecordingSocket:
     """A connection socket whose traffic is framed and recorded."""
 
-    def __init__(self, sock: socket.socket, conversation: Conversation) -> None:
+    def __init__(self, sock: socket.socket, conversation: Dialogue) -> None:
         self._sock = sock
         self._conversation = conversation
         self._sink: EventSink = conversation.sink

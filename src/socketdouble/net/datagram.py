@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from ..core.actions import Action, Close, Reset, Send, Sleep
-from ..core.conversation import Conversation
+from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord, EventSink
 from . import fork
 from .base import BaseServer
@@ -27,7 +27,7 @@ class DatagramServer(BaseServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._peers: dict[Any, tuple[ConnectionRecord, Conversation | None]] = {}
+        self._peers: dict[Any, tuple[ConnectionRecord, DatagramDialogue | None]] = {}
         self._children: dict[int, threading.Thread | None] = {}
         self._children_lock = threading.Lock()
 
@@ -64,7 +64,7 @@ class DatagramServer(BaseServer):
             self._run_handler(sock, data, peer, record)
             return
         if conversation is None:
-            conversation = self.conversation(record)
+            conversation = self.datagram_dialogue(record)
             self._peers[peer] = (record, conversation)
             if not self._perform(sock, peer, record, conversation.open()):
                 return
@@ -94,7 +94,7 @@ class DatagramServer(BaseServer):
 
     def _handle(self, sock: socket.socket, data: bytes, peer: Any, sink: EventSink) -> None:
         assert self.handler is not None
-        self.conversation(sink).datagram(data)
+        self.datagram_dialogue(sink).datagram(data)
         try:
             self.handler((data, RecordingDatagramSocket(sock, sink)), peer, self)  # type: ignore[arg-type]
         except Exception as error:

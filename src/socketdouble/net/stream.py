@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..core.actions import Action, Close, Reset, Send, Sleep
+from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from ..core.recording import EventSink
 from ..core.rules import RuleBook
 from . import fork
@@ -58,13 +58,13 @@ class StreamSession:
         self.stopping = stopping
         self.release = release
         self.thread: threading.Thread | None = None
+        #: More descriptors stop() must shut down to unblock this session (a proxy's upstream).
+        self.extra_fds: list[int] = []
 
     def run(self) -> None:
         reason = "server closed"
         try:
-            reason = self._handshake() or (
-                self._handle() if self.server.handler is not None else self._converse()
-            )
+            reason = self._handshake() or self.server.session_body(self)
         except Exception as error:
             if self.stopping.is_set() and isinstance(error, OSError):
                 reason = "server stopped"
@@ -132,9 +132,16 @@ class StreamSession:
             elif isinstance(action, Close):
                 return "server closed"
             elif isinstance(action, Reset):
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                self.reset_on_close()
                 return "server reset"
+            elif isinstance(action, ShutdownWrite):
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(self.sock, socket.SHUT_WR)
         return None
+
+    def reset_on_close(self) -> None:
+        """Make the coming close send RST instead of FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
 
     def _handle(self) -> str:
         server = self.server
@@ -176,6 +183,10 @@ class StreamServer(BaseServer):
 
     def _listen(self, sock: socket.socket) -> None:
         sock.listen(listen_backlog())
+
+    def session_body(self, session: StreamSession) -> str:
+        """Serve one connection after any TLS handshake; return why it closed."""
+        return session._handle() if self.handler is not None else session._converse()
 
     def _serve(self) -> None:
         assert self.socket is not None and self._wake_reader is not None
@@ -270,7 +281,8 @@ class StreamServer(BaseServer):
     def _interrupt(self) -> None:
         with self._sessions_lock:
             for session in self._sessions.values():
-                shutdown_fd(session.fd)
+                for fd in (session.fd, *session.extra_fds):
+                    shutdown_fd(fd)
             for fd, _ in self._children.values():
                 shutdown_fd(fd)
 

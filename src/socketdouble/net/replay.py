@@ -1,0 +1,120 @@
+"""ReplayServer: answer like the upstream did, from a cassette, with no upstream."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..core.cassette import Cassette, load
+from ..core.conversation import DatagramDialogue, Dialogue
+from ..core.framing import raw
+from ..core.recording import EventSink
+from ..core.replay import DatagramReplay, Match, ReplayBook, StreamReplay
+from ..core.rules import RuleBook
+from ..errors import ConfigurationError
+from .base import BaseServer
+from .servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+
+
+class ReplayServer(BaseServer):
+    """A server of the cassette's kind that replays it.
+
+    ``cassette`` is a path (str or ``os.PathLike``) or a loaded ``Cassette``. New
+    connections take the recorded ones in recorded order (``match="first_request"``
+    picks by the first bytes the client sends instead); datagrams are matched in
+    recorded order whatever the peer's port. ``timing=True`` replays the recorded
+    delays. A client turn that differs from the recording is unmatched, its connection
+    closed; ``report_unused=False`` stops ``check()`` from reporting recorded
+    connections no client used. Other keyword arguments are the server's.
+    """
+
+    book: ReplayBook
+    _loaded: Cassette | None = None
+
+    def __new__(cls, cassette: Any = None, **kwargs: Any) -> Any:
+        if cls is ReplayServer:
+            loaded = _load(cassette)
+            cls = _REPLAYS[loaded.kind]
+            instance = super().__new__(cls)
+            instance._loaded = loaded
+            return instance
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        cassette: str | os.PathLike[str] | Cassette | None = None,
+        *,
+        match: Match = "order",
+        timing: bool = False,
+        report_unused: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if match not in ("order", "first_request"):
+            raise ConfigurationError(f"match={match!r}: choose 'order' or 'first_request'")
+        if kwargs.get("handler") is not None:
+            raise ConfigurationError("a ReplayServer answers from its cassette: it takes no handler")
+        loaded = self._loaded or _load(cassette)
+        self.cassette = loaded
+        self.book = ReplayBook(loaded, loaded.redactor(), match)
+        self.timing = timing
+        self.report_unused = report_unused
+        if not loaded.datagram:
+            kwargs.setdefault("framing", raw())
+        super().__init__(**kwargs)
+
+    def conversation(self, sink: EventSink, rules: RuleBook | None = None) -> Dialogue:
+        return StreamReplay(sink, self.book, timing=self.timing)
+
+    def datagram_dialogue(self, sink: EventSink, rules: RuleBook | None = None) -> DatagramDialogue:
+        return DatagramReplay(sink, self.book)
+
+    def problems(self, unused_rules: bool | None = None) -> list[str]:
+        problems = super().problems(unused_rules)
+        unused = self.book.unused() if self.report_unused else []
+        if unused:
+            what = "peer(s)" if self.cassette.datagram else "connection(s)"
+            problems.append(
+                f"recorded {what} never replayed: {', '.join(map(str, unused))} "
+                "(pass report_unused=False to allow this)"
+            )
+        return problems
+
+
+def _load(cassette: Any) -> Cassette:
+    if isinstance(cassette, Cassette):
+        return cassette
+    if isinstance(cassette, (str, os.PathLike)):
+        return load(cassette)
+    raise ConfigurationError(f"ReplayServer({cassette!r}): pass a cassette path or a loaded Cassette")
+
+
+class TCPReplay(ReplayServer, TCPServer):
+    """Replays a TCP cassette."""
+
+    kind = "TCP replay"
+
+
+class UnixReplay(ReplayServer, UnixStreamServer):
+    """Replays a Unix stream cassette."""
+
+    kind = "Unix stream replay"
+
+
+class UDPReplay(ReplayServer, UDPServer):
+    """Replays a UDP cassette."""
+
+    kind = "UDP replay"
+
+
+class UnixDatagramReplay(ReplayServer, UnixDatagramServer):
+    """Replays a Unix datagram cassette."""
+
+    kind = "Unix datagram replay"
+
+
+_REPLAYS: dict[str, type[ReplayServer]] = {
+    "tcp": TCPReplay,
+    "unix": UnixReplay,
+    "udp": UDPReplay,
+    "unix_dgram": UnixDatagramReplay,
+}
