@@ -19,9 +19,9 @@ from .errors import (
     WaitTimeout,
 )
 from .net.base import BaseServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
+from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
 from .net.tls import TLSServer
 
 __all__ = [

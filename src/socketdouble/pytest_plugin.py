@@ -6,6 +6,10 @@ Settings resolve marker > command line > ini > default:
   teardown (default true); the marker argument ``check=``.
 - ``socketdouble_report_unused_rules``: report ``times=n`` rules used fewer than n
   times (default true); the marker argument ``report_unused_rules=``.
+- ``socketdouble_record_mode`` / ``--socketdouble-record-mode``: how
+  ``socketdouble.record_or_replay`` chooses between replaying and recording (``none``,
+  the default, replays only; ``once``; ``new_episodes``; ``all``). Cassettes live in
+  ``cassettes/<test module name>/`` beside the test module.
 - ``socketdouble_timeout`` / ``--socketdouble-timeout``: the pytest-timeout given to a
   test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
   0 disables).
@@ -19,7 +23,7 @@ from typing import Any
 import pytest
 import trustme
 
-from .factory import Doubles
+from .factory import RECORD_MODES, Doubles
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
 from .net.tls import TLSServer
 
@@ -43,6 +47,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         help=f"timeout for tests using socketdouble without one of their own (default {DEFAULT_TIMEOUT}s)",
+    )
+    group.addoption(
+        "--socketdouble-record-mode",
+        choices=RECORD_MODES,
+        default=None,
+        help="record_or_replay: none (replay only, default), once, new_episodes or all",
+    )
+    parser.addini(
+        "socketdouble_record_mode", "record_or_replay mode: none, once, new_episodes, all", default="none"
     )
     parser.addini("socketdouble_check", "check servers at teardown (default true)", type="bool", default=True)
     parser.addini(
@@ -84,6 +97,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(timeout))
 
 
+def _record_mode(config: pytest.Config) -> Any:
+    mode = config.getoption("socketdouble_record_mode") or config.getini("socketdouble_record_mode")
+    if mode not in RECORD_MODES:
+        raise pytest.UsageError(f"socketdouble_record_mode={mode!r}: choose one of {', '.join(RECORD_MODES)}")
+    return mode
+
+
 def _setting(request: pytest.FixtureRequest, name: str) -> bool:
     marker = request.node.get_closest_marker("socketdouble")
     if marker is not None and name in marker.kwargs:
@@ -108,6 +128,10 @@ def socketdouble(request: pytest.FixtureRequest, socketdouble_ca: trustme.CA) ->
         check=_setting(request, "check"),
         report_unused_rules=_setting(request, "report_unused_rules"),
     )
+    doubles.record_mode = _record_mode(request.config)
+    module = request.node.path
+    doubles.cassette_dir = module.parent / "cassettes" / module.stem
+    doubles.record_hint = f'pytest --socketdouble-record-mode=once "{request.node.nodeid}"'
     request.node.stash[_doubles_key] = doubles
     try:
         yield doubles
