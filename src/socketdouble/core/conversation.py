@@ -30,7 +30,7 @@ class Dialogue(Protocol):
 
     def open(self) -> list[Action]: ...
     def receive(self, data: bytes) -> list[Action]: ...
-    def end(self) -> None: ...
+    def end(self) -> list[Action]: ...
 
 
 class DatagramDialogue(Protocol):
@@ -102,8 +102,8 @@ class Conversation:
             return []
         return self._answer(message)
 
-    def end(self) -> None:
-        """The peer closed its side: note what was left half-said."""
+    def end(self) -> list[Action]:
+        """The peer closed its side: note what was left half-said; nothing more to send."""
         if self.decoder is not None and self.decoder.pending and not self.over:
             pending = self.decoder.pending
             if self.passive or self._recorder:
@@ -112,6 +112,7 @@ class Conversation:
                 self.sink.on_unmatched(pending, "an incomplete message at close (no complete frame)")
         if self.player is not None and self.player.waiting is not None and not self.over:
             self.sink.on_note(f"peer closed while the script waited on {self.player.describe_waiting()}")
+        return []
 
     @property
     def _recorder(self) -> bool:

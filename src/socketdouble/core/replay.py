@@ -156,18 +156,24 @@ class StreamReplay:
             actions.extend(self._play_server())
         return actions
 
-    def end(self) -> None:
+    def end(self) -> list[Action]:
+        """The client closed its side: play what the server did after that, if recorded."""
         if self.over:
-            return
+            return []
         if self.buffer:
             self.sink.on_unmatched(self.buffer, "an incomplete client turn at close")
-            return
-        event = self._current()
-        if isinstance(event, Data) and event.side == "client":
+            return []
+        recorded = self.events[self.position] if self.position < len(self.events) else None
+        if isinstance(recorded, CloseEvent) and recorded.side == "client":
+            self.position += 1
+            return self._play_server()
+        upcoming = self._current()
+        if isinstance(upcoming, Data) and upcoming.side == "client":
             self.sink.on_note(
                 f"client closed before recorded turn {self.turn + 1} of connection {self.number}: "
-                f"{event.payload!r}"
+                f"{upcoming.payload!r}"
             )
+        return []
 
     def _current(self) -> Data | CloseEvent | None:
         while self.position < len(self.events):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import socket
 import ssl
-import threading
 import time
 from typing import Any
 
@@ -129,79 +129,95 @@ class _StreamProxy(RecordingProxy, StreamServer):
         except OSError as error:
             session.sink.on_error(ConnectionError(f"cannot reach the upstream {self.upstream!r}: {error}"))
             return "upstream unreachable"
-        session.extra_fds.append(upstream.fileno())
+        self.track_fd(session, upstream.fileno())
         try:
             return _Pump(self, session, upstream).run()
         finally:
+            self.untrack_fd(session, upstream.fileno())
             upstream.close()
 
 
 class _Pump:
-    """Both directions of one proxied stream connection."""
+    """Both directions of one proxied stream connection, in one thread.
+
+    One thread, not one per direction: an SSL socket must not be read and written
+    from two threads at once.
+    """
 
     def __init__(self, proxy: Any, session: StreamSession, upstream: socket.socket) -> None:
-        self.proxy = proxy
         self.session = session
         self.upstream = upstream
         self.log: ConnectionLog = proxy.recorder.open(time.monotonic())
         self.conversation = proxy.conversation(session.sink)
         self.reset_by: Side | None = None
-        self.lock = threading.Lock()
 
     def run(self) -> str:
-        thread = self.proxy._spawn(lambda: self.pump(self.upstream, self.session.sock, "server"), "upstream")
-        self.pump(self.session.sock, self.upstream, "client")
-        thread.join()
-        if self.session.stopping.is_set():
+        client = self.session.sock
+        routes: dict[socket.socket, tuple[Side, socket.socket]] = {
+            client: ("client", self.upstream),
+            self.upstream: ("server", client),
+        }
+        open_sources = list(routes)
+        stopping = self.session.stopping
+        with selectors.DefaultSelector() as selector:
+            for source in routes:
+                selector.register(source, selectors.EVENT_READ)
+            while open_sources and not (self.reset_by or stopping.is_set()):
+                ready = [s for s in open_sources if isinstance(s, ssl.SSLSocket) and s.pending()]
+                if not ready:
+                    ready = [key.fileobj for key, _ in selector.select()]  # type: ignore[misc]
+                for source in ready:
+                    side, target = routes[source]
+                    if not self.forward(source, target, side):
+                        selector.unregister(source)
+                        open_sources.remove(source)
+        if stopping.is_set():
             return "server stopped"
         if self.reset_by == "server":
             self.session.reset_on_close()
             return "server reset"
         return "client reset" if self.reset_by == "client" else "client closed"
 
-    def pump(self, source: socket.socket, target: socket.socket, side: Side) -> None:
+    def forward(self, source: socket.socket, target: socket.socket, side: Side) -> bool:
+        """Move one read from ``source`` to ``target``; False once that direction ended."""
         stopping = self.session.stopping
-        while True:
-            try:
-                data = source.recv(READ_SIZE)
-            except ssl.SSLEOFError:
-                data = b""
-            except ConnectionResetError:
-                if not stopping.is_set():
-                    self._reset(side, target)
-                return
-            except OSError:
-                if stopping.is_set() or self.reset_by:
-                    return
-                raise
-            if not data:
-                if not (stopping.is_set() or self.reset_by):
-                    self.log.close(side, "fin", time.monotonic())
-                    with contextlib.suppress(OSError):
-                        socket.socket.shutdown(target, socket.SHUT_WR)
-                return
-            self.log.data(side, data, time.monotonic())
-            if side == "client":
-                self.conversation.receive(data)
-            else:
-                self.session.sink.on_sent(data)
-            try:
-                target.sendall(data)
-            except OSError:
-                if not stopping.is_set():
-                    self._reset("client" if side == "server" else "server", source)
-                return
+        try:
+            data = source.recv(READ_SIZE)
+        except ssl.SSLEOFError:
+            data = b""
+        except ConnectionResetError:
+            if not stopping.is_set():
+                self._reset(side, target)
+            return False
+        except OSError:
+            if stopping.is_set():
+                return False
+            raise
+        if not data:
+            if not stopping.is_set():
+                self.log.close(side, "fin", time.monotonic())
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(target, socket.SHUT_WR)
+            return False
+        self.log.data(side, data, time.monotonic())
+        if side == "client":
+            self.conversation.receive(data)
+        else:
+            self.session.sink.on_sent(data)
+        try:
+            target.sendall(data)
+        except OSError:
+            if not stopping.is_set():
+                self._reset("server" if side == "client" else "client", source)
+            return False
+        return True
 
     def _reset(self, side: Side, other: socket.socket) -> None:
-        """``side`` reset: reset the other side too, and wake its pump without a FIN."""
-        with self.lock:
-            if self.reset_by:
-                return
-            self.reset_by = side
+        """``side`` reset the connection: the other side gets a reset too."""
+        self.reset_by = side
         self.log.close(side, "reset", time.monotonic())
         with contextlib.suppress(OSError):
             other.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-            socket.socket.shutdown(other, socket.SHUT_RD)
 
 
 class _DatagramProxy(RecordingProxy, DatagramServer):

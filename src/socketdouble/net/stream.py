@@ -109,8 +109,7 @@ class StreamSession:
             if not data:
                 if self.stopping.is_set():
                     return "server stopped"
-                conversation.end()
-                return "client closed"
+                return self._perform(conversation.end()) or "client closed"
             actions = conversation.receive(data)
             if actions:
                 reason = self._perform(actions)
@@ -249,6 +248,16 @@ class StreamServer(BaseServer):
             self._release(session)
             conn.close()
             record.on_closed("server error")
+
+    def track_fd(self, session: StreamSession, fd: int) -> None:
+        """Have stop() shut ``fd`` down too, to unblock ``session``."""
+        with self._sessions_lock:
+            session.extra_fds.append(fd)
+
+    def untrack_fd(self, session: StreamSession, fd: int) -> None:
+        """Forget ``fd`` before closing it, so stop() never touches a reused number."""
+        with self._sessions_lock:
+            session.extra_fds.remove(fd)
 
     def _release(self, session: StreamSession) -> None:
         with self._sessions_lock:
