@@ -1,6 +1,6 @@
 """1,000 concurrent connections held, all blocked; then stop().
 
-    python benchmarks/many_connections.py [--connections 1000]
+    python -m benchmarks.many_connections [--connections 1000]
 
 Reports how long stop() takes with every worker blocked in recv, and what is left
 afterwards (threads, descriptors, the socket file), for a TCP and a Unix server. The

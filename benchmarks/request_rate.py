@@ -1,6 +1,6 @@
 """One connection's request/reply rate through a rule, against plain Python servers.
 
-    python benchmarks/request_rate.py [--requests 20000] [--repeats 3]
+    python -m benchmarks.request_rate [--requests 20000] [--repeats 3]
 
 A client in its own process sends ``PING\\r\\n`` and waits for each reply, N times,
 against, in one run:
@@ -19,40 +19,14 @@ from __future__ import annotations
 import argparse
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import socketdouble as sd
+from benchmarks.client import drive
 from socketdouble.core.recording import ConnectionRecord
-
-CLIENT = """
-import socket, sys, time
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.create_connection((host, port), timeout=10)
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-started = time.perf_counter()
-for _ in range(n):
-    s.sendall(b"PING\\r\\n")
-    if not s.recv(100):
-        raise SystemExit("server closed")
-print(n / (time.perf_counter() - started))
-s.close()
-"""
-
-
-def drive(address: tuple[str, int], requests: int) -> float:
-    result = subprocess.run(
-        [sys.executable, "-c", CLIENT, address[0], str(address[1]), str(requests)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    return float(result.stdout)
 
 
 @contextmanager

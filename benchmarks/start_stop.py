@@ -1,6 +1,6 @@
 """Start + stop of a TCP server: socketdouble against socketserver, in one run.
 
-    python benchmarks/start_stop.py [--rounds 200]
+    python -m benchmarks.start_stop [--rounds 200]
 
 socketserver's reference is ThreadingTCPServer with serve_forever() in a thread (its
 default 0.5 s poll), shutdown() and server_close() — what a hand-written fixture does.

@@ -72,6 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _record_mode(config)  # a bad mode is a usage error now, not in every test
     config.addinivalue_line(
         "markers",
         "socketdouble(check=True, report_unused_rules=True): settings for this test's socketdouble servers",

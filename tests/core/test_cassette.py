@@ -64,7 +64,8 @@ def test_save_is_atomic_and_load_reads_it(tmp_path: Path) -> None:
         ('{"socketdouble_cassette": 1, "kind": "sctp", "connections": []}', "kind: 'sctp' is not one of"),
         ('{"socketdouble_cassette": 1, "kind": "tcp", "connections": [', "line 1, column 61: not valid JSON"),
         (
-            '{"socketdouble_cassette": 1, "kind": "tcp", "connections": [{"events": [{"t": 0, "from": "me"}]}]}',
+            '{"socketdouble_cassette": 1, "kind": "tcp", "connections": [{"events": '
+            '[{"t": 0, "from": "me"}]}]}',
             'connection 1, event 1: "from" must be "client" or "server"',
         ),
         (
@@ -73,11 +74,13 @@ def test_save_is_atomic_and_load_reads_it(tmp_path: Path) -> None:
             '"base64" is not valid base64',
         ),
         (
-            '{"socketdouble_cassette": 1, "kind": "tcp", "connections": [{"events": [{"t": -1, "from": "client"}]}]}',
+            '{"socketdouble_cassette": 1, "kind": "tcp", "connections": [{"events": '
+            '[{"t": -1, "from": "client"}]}]}',
             '"t" must be a number of seconds >= 0',
         ),
         (
-            '{"socketdouble_cassette": 1, "kind": "tcp", "connections": [{"events": [{"t": 1, "from": "client"}]}]}',
+            '{"socketdouble_cassette": 1, "kind": "tcp", "connections": [{"events": '
+            '[{"t": 1, "from": "client"}]}]}',
             'an event needs "data", "base64" or "close"',
         ),
         ('{"socketdouble_cassette": 1, "kind": "tcp", "redact": ["("], "connections": []}', "redact:"),

@@ -139,10 +139,10 @@ def test_half_close_and_reset_are_recorded_and_replayed(tmp_path: Path) -> None:
 def test_redaction_never_reaches_the_cassette_and_still_replays(tmp_path: Path) -> None:
     upstream = sd.TCPServer().start()
     upstream.on(sd.prefix(b"AUTH ")).reply(b"+OK token=s3cr3t-value\n")
-    with sd.RecordingProxy(upstream.address, redact=[rb"(?<=AUTH )\S+", rb"token=\S+"]) as proxy:
-        with connect(proxy) as client:
-            client.sendall(b"AUTH hunter2\n")
-            assert client.recv(100) == b"+OK token=s3cr3t-value\n"
+    redact = [rb"(?<=AUTH )\S+", rb"token=\S+"]
+    with sd.RecordingProxy(upstream.address, redact=redact) as proxy, connect(proxy) as client:
+        client.sendall(b"AUTH hunter2\n")
+        assert client.recv(100) == b"+OK token=s3cr3t-value\n"
     upstream.stop()
     path = tmp_path / "c.json"
     proxy.save(path)
@@ -173,22 +173,24 @@ def test_tls_on_both_sides(tmp_path: Path) -> None:
     import trustme
 
     client_side_ca = trustme.CA()
-    with sd.RecordingProxy(
-        upstream.address,
-        upstream_ssl_context=upstream.client_ssl_context(),
-        upstream_hostname="localhost",
-        ssl_context=server_context(client_side_ca),
-    ) as proxy:
-        with connect(proxy, client_context(client_side_ca)) as client:
-            client.sendall(b"hello\n")
-            assert client.recv(100) == b"secure\n"
+    with (
+        sd.RecordingProxy(
+            upstream.address,
+            upstream_ssl_context=upstream.client_ssl_context(),
+            upstream_hostname="localhost",
+            ssl_context=server_context(client_side_ca),
+        ) as proxy,
+        connect(proxy, client_context(client_side_ca)) as client,
+    ):
+        client.sendall(b"hello\n")
+        assert client.recv(100) == b"secure\n"
     upstream.stop()
     proxy.save(tmp_path / "tls.json")
     assert "secure" in (tmp_path / "tls.json").read_text()  # plaintext on record
-    with sd.ReplayServer(tmp_path / "tls.json", ssl_context=server_context(client_side_ca)) as replay:
-        with connect(replay, client_context(client_side_ca)) as client:
-            client.sendall(b"hello\n")
-            assert client.recv(100) == b"secure\n"
+    replay = sd.ReplayServer(tmp_path / "tls.json", ssl_context=server_context(client_side_ca))
+    with replay, connect(replay, client_context(client_side_ca)) as client:
+        client.sendall(b"hello\n")
+        assert client.recv(100) == b"secure\n"
     replay.check()
 
 
@@ -219,4 +221,4 @@ def test_bad_replay_settings(tmp_path: Path) -> None:
     with pytest.raises(sd.CassetteError, match="no such file"):
         sd.ReplayServer(tmp_path / "absent.json")
     with pytest.raises(sd.ConfigurationError, match="pass a cassette path"):
-        sd.ReplayServer(42)
+        sd.ReplayServer(42)  # type: ignore[arg-type]
