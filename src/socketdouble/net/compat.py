@@ -17,7 +17,8 @@ from ..core.conversation import Dialogue
 from ..core.recording import EventSink
 from ..errors import ConfigurationError
 
-_UNBOUND = (None, "", b"")
+#: How an unbound Unix datagram client's address comes back from recvfrom.
+UNBOUND = (None, "", b"")
 
 
 def check_handler(handler: object, datagram: bool) -> type[socketserver.BaseRequestHandler] | None:
@@ -164,7 +165,7 @@ class RecordingDatagramSocket:
 
 def send_datagram(sock: socket.socket, data: bytes, peer: Any, sink: EventSink) -> None:
     """Send a datagram to ``peer``, recording it; an unbound peer cannot be answered."""
-    if peer in _UNBOUND:
+    if peer in UNBOUND:
         sink.on_note(f"reply to an unbound peer dropped: {data!r}")
         return
     if data:

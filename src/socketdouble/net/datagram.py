@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import selectors
 import socket
 import threading
 from typing import Any
@@ -12,10 +11,9 @@ from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord, EventSink
 from . import fork
 from .base import BaseServer
-from .compat import RecordingDatagramSocket, send_datagram
+from .compat import UNBOUND, RecordingDatagramSocket, send_datagram
 
 MAX_DATAGRAM = 65535
-_UNBOUND = (None, "", b"")
 
 
 class DatagramServer(BaseServer):
@@ -32,26 +30,23 @@ class DatagramServer(BaseServer):
         self._children_lock = threading.Lock()
 
     def _serve(self) -> None:
-        assert self.socket is not None and self._wake_reader is not None
-        sock = self.socket
-        with selectors.DefaultSelector() as selector:
-            selector.register(sock, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            while True:
-                selector.select()
-                if self._stopping.is_set():
-                    return
-                while True:
-                    try:
-                        data, peer = sock.recvfrom(MAX_DATAGRAM)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as error:  # e.g. ICMP port unreachable from an earlier reply
-                        self.recording.add_error(error)
-                        break
-                    self._receive(sock, data, None if peer in _UNBOUND else peer)
-                    if self._stopping.is_set():
-                        return
+        assert self.socket is not None
+        self._serve_while_readable(self.socket, self._receive_pending)
+
+    def _receive_pending(self) -> bool:
+        """Take every pending datagram; False when stopping."""
+        assert self.socket is not None
+        while True:
+            try:
+                data, peer = self.socket.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as error:  # e.g. ICMP port unreachable from an earlier reply
+                self.recording.add_error(error)
+                return True
+            self._receive(self.socket, data, None if peer in UNBOUND else peer)
+            if self._stopping.is_set():
+                return False
 
     def _receive(self, sock: socket.socket, data: bytes, peer: Any) -> None:
         if not self.verified((data, sock), peer):

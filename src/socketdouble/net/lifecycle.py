@@ -8,6 +8,7 @@ joins every thread against one deadline, and reports any thread that outlived it
 
 from __future__ import annotations
 
+import selectors
 import socket
 import threading
 import time
@@ -95,6 +96,20 @@ class Lifecycle:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _serve_while_readable(self, sock: socket.socket, drain: Callable[[], bool]) -> None:
+        """Call ``drain`` each time ``sock`` is readable, until stop() or ``drain`` says False.
+
+        The wait includes the wake-up socket, so stop() ends it at once: no polling.
+        """
+        assert self._wake_reader is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                selector.select()
+                if self._stopping.is_set() or not drain():
+                    return
 
     def _join(self, deadline: float) -> list[threading.Thread]:
         """Join every thread but the caller's by ``deadline``; return those still alive."""

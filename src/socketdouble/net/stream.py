@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import selectors
 import socket
 import ssl
 import struct
@@ -179,6 +178,7 @@ class StreamServer(BaseServer):
         self._sessions: dict[int, StreamSession] = {}
         self._children: dict[int, tuple[int, threading.Thread | None]] = {}
         self._sessions_lock = threading.Lock()
+        self._backoff = 0.0  # seconds to wait after running out of descriptors
 
     def _listen(self, sock: socket.socket) -> None:
         sock.listen(listen_backlog())
@@ -188,36 +188,31 @@ class StreamServer(BaseServer):
         return session._handle() if self.handler is not None else session._converse()
 
     def _serve(self) -> None:
-        assert self.socket is not None and self._wake_reader is not None
-        listener = self.socket
-        backoff = 0.0
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            while True:
-                selector.select()
-                if self._stopping.is_set():
-                    return
-                while True:
-                    try:
-                        conn, peer = listener.accept()
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as error:
-                        if error.errno not in _RESOURCE_ERRORS:
-                            if error.errno != errno.ECONNABORTED:
-                                self.recording.add_error(error)
-                            continue
-                        if backoff == 0.0:
-                            self.recording.add_error(error)
-                        backoff = min(max(backoff * 2, 0.01), 0.5)
-                        if self._stopping.wait(backoff):
-                            return
-                        break
-                    backoff = 0.0
-                    self._dispatch(conn, peer)
-                    if self._stopping.is_set():
-                        return
+        assert self.socket is not None
+        self._serve_while_readable(self.socket, self._accept_pending)
+
+    def _accept_pending(self) -> bool:
+        """Accept every pending connection; False when stopping."""
+        assert self.socket is not None
+        while True:
+            try:
+                conn, peer = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as error:
+                if error.errno in _RESOURCE_ERRORS:
+                    # Out of descriptors: report once, back off instead of spinning.
+                    if self._backoff == 0.0:
+                        self.recording.add_error(error)
+                    self._backoff = min(max(self._backoff * 2, 0.01), 0.5)
+                    return not self._stopping.wait(self._backoff)
+                if error.errno != errno.ECONNABORTED:
+                    self.recording.add_error(error)
+                continue
+            self._backoff = 0.0
+            self._dispatch(conn, peer)
+            if self._stopping.is_set():
+                return False
 
     def _dispatch(self, conn: socket.socket, peer: Any) -> None:
         conn.setblocking(True)
