@@ -238,9 +238,6 @@ class BaseServer(Lifecycle):
             self.socket.close()
         self.endpoint.cleanup()
 
-    def record_rejected(self, peer: Any) -> None:
-        self.recording.add_rejected(peer)
-
     def verified(self, request: Any, peer: Any) -> bool:
         """Ask verify_request; an exception in it is recorded and refuses the peer."""
         if self.verify_request is None:
@@ -251,7 +248,7 @@ class BaseServer(Lifecycle):
             self.recording.add_error(error)
             accepted = False
         if not accepted:
-            self.record_rejected(peer)
+            self.recording.add_rejected(peer)
         return accepted
 
     def __repr__(self) -> str:

@@ -92,7 +92,8 @@ class StreamSession:
             return "TLS handshake failed"
         return None
 
-    def _converse(self) -> str:
+    def converse(self) -> str:
+        """Play the conversation (rules, script, recorder) on this connection."""
         conversation = self.server.conversation(self.sink, self.rules)
         reason = self._perform(conversation.open())
         if reason:
@@ -141,7 +142,8 @@ class StreamSession:
         """Make the coming close send RST instead of FIN."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
 
-    def _handle(self) -> str:
+    def handle(self) -> str:
+        """Run the socketserver handler class on this connection."""
         server = self.server
         assert server.handler is not None
         conversation = server.conversation(self.sink, self.rules)
@@ -185,7 +187,7 @@ class StreamServer(BaseServer):
 
     def session_body(self, session: StreamSession) -> str:
         """Serve one connection after any TLS handshake; return why it closed."""
-        return session._handle() if self.handler is not None else session._converse()
+        return session.handle() if self.handler is not None else session.converse()
 
     def _serve(self) -> None:
         assert self.socket is not None
