@@ -222,3 +222,17 @@ def test_bad_replay_settings(tmp_path: Path) -> None:
         sd.ReplayServer(tmp_path / "absent.json")
     with pytest.raises(sd.ConfigurationError, match="pass a cassette path"):
         sd.ReplayServer(42)  # type: ignore[arg-type]
+
+
+def test_ignored_bytes_are_not_compared(tmp_path: Path) -> None:
+    upstream = sd.TCPServer().start()
+    upstream.on(sd.prefix(b"HELLO ")).reply(b"welcome\n")
+    with sd.RecordingProxy(upstream.address) as proxy, connect(proxy) as client:
+        client.sendall(b"HELLO id=1700000000\n")
+        assert client.recv(100) == b"welcome\n"
+    upstream.stop()
+    proxy.save(tmp_path / "c.json")
+    with sd.ReplayServer(tmp_path / "c.json", ignore=[rb"id=\d+"]) as replay, connect(replay) as client:
+        client.sendall(b"HELLO id=1800000000\n")  # another time stamp: same length, ignored
+        assert client.recv(100) == b"welcome\n"
+    replay.check()

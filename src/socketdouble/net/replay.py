@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from ..core.cassette import Cassette, load
+from ..core.cassette import Cassette, Redactor, load
 from ..core.conversation import DatagramDialogue, Dialogue
 from ..core.framing import raw
 from ..core.recording import EventSink
@@ -22,7 +23,9 @@ class ReplayServer(BaseServer):
     ``cassette`` is a path (str or ``os.PathLike``) or a loaded ``Cassette``. New
     connections take the recorded ones in recorded order (``match="first_request"``
     picks by the first bytes the client sends instead); datagrams are matched in
-    recorded order whatever the peer's port. ``timing=True`` replays the recorded
+    recorded order whatever the peer's port. ``ignore=[rb"..."]`` adds byte regexes
+    whose matches are not compared (a timestamp, a random id): they are masked in both
+    the recorded and the live bytes. ``timing=True`` replays the recorded
     delays. A client turn that differs from the recording is unmatched, its connection
     closed; ``report_unused=False`` stops ``check()`` from reporting recorded
     connections no client used. Other keyword arguments are the server's.
@@ -45,6 +48,7 @@ class ReplayServer(BaseServer):
         cassette: str | os.PathLike[str] | Cassette | None = None,
         *,
         match: Match = "order",
+        ignore: Sequence[bytes | str] = (),
         timing: bool = False,
         report_unused: bool = True,
         **kwargs: Any,
@@ -55,7 +59,7 @@ class ReplayServer(BaseServer):
             raise ConfigurationError("a ReplayServer answers from its cassette: it takes no handler")
         loaded = self._loaded or _load(cassette)
         self.cassette = loaded
-        self.book = ReplayBook(loaded, loaded.redactor(), match)
+        self.book = ReplayBook(loaded, Redactor([*loaded.redact, *ignore]), match)
         self.timing = timing
         self.report_unused = report_unused
         if not loaded.datagram:
