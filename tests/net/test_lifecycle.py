@@ -173,3 +173,16 @@ def test_a_thousand_connections_are_held_and_stopped() -> None:
             client.close()
     assert len(server.recording.connections) == 1000
     assert not [t for t in threading.enumerate() if t.name.startswith("socketdouble-")]
+
+
+def test_connections_waiting_in_the_backlog_at_stop_are_recorded() -> None:
+    server = sd.TCPServer(concurrency="serial").start()  # serial: the second waits in the backlog
+    with connect(server) as first, connect(server) as second:
+        first.sendall(b"one\n")
+        server.wait_for_requests(1)
+        second.sendall(b"two\n")
+        server.stop()
+    _, second_record = server.recording.connections
+    assert second_record.received == b"two\n"
+    assert second_record.close_reason == "server stopped"
+    assert "not served" in server.recording.transcript()

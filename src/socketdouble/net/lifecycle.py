@@ -132,7 +132,7 @@ class Lifecycle:
                 self._threads = {t for t in self._threads if t.is_alive()}
                 self._prune_at = max(64, 2 * len(self._threads))
             self._threads.add(thread)
-        thread.start()
+            thread.start()  # under the lock: stop() never sees a thread it cannot join yet
         return thread
 
     def _stuck_error(self, thread: threading.Thread) -> HandlerError:

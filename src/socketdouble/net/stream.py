@@ -284,6 +284,28 @@ class StreamServer(BaseServer):
             if pid in self._children:
                 self._children[pid] = (fd, thread)
 
+    def _close(self) -> None:
+        self._drain_backlog()
+        super()._close()
+
+    def _drain_backlog(self) -> None:
+        """Record connections the kernel accepted that stop() came before serving."""
+        if self.socket is None:
+            return
+        while True:
+            try:
+                conn, peer = self.socket.accept()
+            except OSError:
+                return
+            record = self.recording.open_connection(peer)
+            with contextlib.suppress(OSError):
+                data = conn.recv(READ_SIZE, socket.MSG_DONTWAIT)
+                if data and self.ssl_context is None:  # TLS bytes here would be ciphertext
+                    record.on_received(data)
+            record.on_note("connected as the server stopped: not served")
+            conn.close()
+            record.on_closed("server stopped")
+
     def _interrupt(self) -> None:
         with self._sessions_lock:
             for session in self._sessions.values():
