@@ -21,17 +21,17 @@ from ..core.cassette import CassetteRecorder, ConnectionLog, Redactor, Side, sav
 from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord
 from ..errors import ConfigurationError
+from .base import BaseServer
 from .compat import send_datagram
 from .datagram import DatagramServer
 from .servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
-from .stream import READ_SIZE, StreamServer, StreamSession
+from .stream import LINGER_RESET, READ_SIZE, StreamServer, StreamSession
 
-_LINGER_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"
 PROXY_KINDS = ("tcp", "udp", "unix", "unix_dgram")
 _Link = tuple[socket.socket, ConnectionLog, ConnectionRecord, DatagramDialogue]
 
 
-class RecordingProxy:
+class RecordingProxy(BaseServer):
     """A server that forwards to ``upstream`` and records a cassette.
 
     ``RecordingProxy(upstream=("127.0.0.1", 6379))`` (or a socket path), ``kind`` one of
@@ -41,10 +41,8 @@ class RecordingProxy:
     clients. Other keyword arguments are the server's (``host``, ``port``, ``path``...).
     """
 
-    upstream: Any
-    recorder: CassetteRecorder
-    upstream_ssl_context: ssl.SSLContext | None
-    upstream_hostname: str | None
+    #: The cassette kind this class records ("tcp", "unix", "udp", "unix_dgram").
+    proxy_kind: str
 
     def __new__(cls, upstream: Any = None, kind: str = "tcp", **kwargs: Any) -> Any:
         if cls is RecordingProxy:
@@ -55,14 +53,23 @@ class RecordingProxy:
             cls = _PROXIES[kind]
         return super().__new__(cls)
 
-    def _init_proxy(
+    def __init__(
         self,
-        upstream: Any,
-        kind: str,
-        redact: Any,
-        upstream_ssl_context: ssl.SSLContext | None,
-        upstream_hostname: str | None,
+        upstream: Any = None,
+        kind: str | None = None,
+        *,
+        redact: Any = (),
+        upstream_ssl_context: ssl.SSLContext | None = None,
+        upstream_hostname: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        kind = self.proxy_kind  # __new__ chose the class from ``kind``
+        if kwargs.get("handler") is not None or kwargs.get("concurrency", "thread") == "fork":
+            raise ConfigurationError(
+                "a RecordingProxy forwards to its upstream: it takes no handler and no fork"
+            )
+        if upstream_ssl_context is not None and kind not in ("tcp", "unix"):
+            raise ConfigurationError(f"upstream_ssl_context needs a stream upstream, not kind={kind!r}")
         if kind in ("tcp", "udp"):
             if not (isinstance(upstream, tuple) and len(upstream) == 2 and isinstance(upstream[1], int)):
                 raise ConfigurationError(f"upstream={upstream!r}: a {kind} upstream is (host, port)")
@@ -72,6 +79,7 @@ class RecordingProxy:
         self.recorder = CassetteRecorder(kind, Redactor(redact or ()), time.monotonic())
         self.upstream_ssl_context = upstream_ssl_context
         self.upstream_hostname = upstream_hostname
+        super().__init__(**kwargs)
 
     def cassette(self) -> CassetteData:
         """What was recorded so far, redacted."""
@@ -87,26 +95,7 @@ class RecordingProxy:
         return socket.AF_UNIX
 
 
-def _check_plain(kwargs: dict[str, Any]) -> None:
-    if kwargs.get("handler") is not None or kwargs.get("concurrency", "thread") == "fork":
-        raise ConfigurationError("a RecordingProxy forwards to its upstream: it takes no handler and no fork")
-
-
 class _StreamProxy(RecordingProxy, StreamServer):
-    def __init__(
-        self,
-        upstream: Any = None,
-        kind: str = "tcp",
-        *,
-        redact: Any = (),
-        upstream_ssl_context: ssl.SSLContext | None = None,
-        upstream_hostname: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        _check_plain(kwargs)
-        self._init_proxy(upstream, kind, redact, upstream_ssl_context, upstream_hostname)
-        super().__init__(**kwargs)
-
     def _connect(self) -> socket.socket:
         upstream = socket.socket(self._family(), socket.SOCK_STREAM)
         try:
@@ -217,22 +206,13 @@ class _Pump:
         self.reset_by = side
         self.log.close(side, "reset", time.monotonic())
         with contextlib.suppress(OSError):
-            other.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
 
 
 class _DatagramProxy(RecordingProxy, DatagramServer):
-    def __init__(
-        self,
-        upstream: Any = None,
-        kind: str = "udp",
-        *,
-        redact: Any = (),
-        **kwargs: Any,
-    ) -> None:
-        _check_plain(kwargs)
-        self._init_proxy(upstream, kind, redact, None, None)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._links: dict[Any, _Link] = {}
-        super().__init__(**kwargs)
+        super().__init__(*args, **kwargs)
 
     def _receive(self, sock: socket.socket, data: bytes, peer: Any) -> None:
         if not self.verified((data, sock), peer):
@@ -285,24 +265,28 @@ class _DatagramProxy(RecordingProxy, DatagramServer):
 class TCPProxy(_StreamProxy, TCPServer):
     """A recording proxy for a TCP upstream (see :class:`RecordingProxy`)."""
 
+    proxy_kind = "tcp"
     kind = "TCP proxy"
 
 
 class UnixProxy(_StreamProxy, UnixStreamServer):
     """A recording proxy for a Unix stream upstream."""
 
+    proxy_kind = "unix"
     kind = "Unix stream proxy"
 
 
 class UDPProxy(_DatagramProxy, UDPServer):
     """A recording proxy for a UDP upstream."""
 
+    proxy_kind = "udp"
     kind = "UDP proxy"
 
 
 class UnixDatagramProxy(_DatagramProxy, UnixDatagramServer):
     """A recording proxy for a Unix datagram upstream."""
 
+    proxy_kind = "unix_dgram"
     kind = "Unix datagram proxy"
 
 
