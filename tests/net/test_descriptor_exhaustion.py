@@ -18,6 +18,7 @@ clients = subprocess.Popen(
     [sys.executable, "-c", '''
 import socket, sys
 address = (sys.argv[1], int(sys.argv[2]))
+sys.stdin.readline()  # connect only once the server's limit is in place
 held = [socket.create_connection(address, timeout=10) for _ in range(8)]
 for s in held:
     s.sendall(b"hi\\n")
@@ -29,6 +30,8 @@ sys.stdin.read()
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 in_use = len(os.listdir("/proc/self/fd"))
 resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 2, hard))
+clients.stdin.write("go\n")
+clients.stdin.flush()
 assert clients.stdout.readline() == "connected\n"
 for _ in range(1000):  # bounded: at most 10 s for the accept loop to hit the limit
     if server.errors:

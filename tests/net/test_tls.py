@@ -48,6 +48,16 @@ def test_a_client_leaving_without_close_notify_closed_normally() -> None:
     assert server.errors == []
 
 
+def answer_without_certificate(server: sd.TLSServer, context: ssl.SSLContext) -> bytes:
+    """What a client without a certificate gets: an error, or (TLS 1.3) end of file."""
+    try:
+        with connect(server, context) as client:
+            client.sendall(b"hi\n")
+            return client.recv(100)
+    except (ssl.SSLError, ConnectionError):
+        return b""
+
+
 def test_mutual_tls_requires_a_client_certificate() -> None:
     with sd.TLSServer(client_auth=True) as server:
         server.on(b"hi\n").reply(b"hello, certified\n")
@@ -56,9 +66,7 @@ def test_mutual_tls_requires_a_client_certificate() -> None:
             assert client.recv(100) == b"hello, certified\n"
         anonymous = ssl.create_default_context()
         server.ca.configure_trust(anonymous)
-        with pytest.raises((ssl.SSLError, ConnectionError)), connect(server, anonymous) as client:
-            client.sendall(b"hi\n")
-            client.recv(100)
+        assert answer_without_certificate(server, anonymous) == b""
         server.wait_for_requests(1)
     # the refused handshake is on record; the good connection is untouched
     assert len(server.recording.connections) == 2

@@ -21,7 +21,7 @@ from .compat import RecordingSocket
 
 READ_SIZE = 65536
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_LINGER_RESET = struct.pack("ii", 1, 0)
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 def shutdown_fd(fd: int) -> None:
@@ -85,11 +85,15 @@ class StreamSession:
                 return "server stopped"
             self.sink.on_note(f"peer left during the TLS handshake: {error}")
             return "client closed during the TLS handshake"
-        except (ssl.SSLError, OSError) as error:
-            if self.stopping.is_set():
-                return "server stopped"
+        except ssl.SSLError as error:
+            # A TLS-level refusal (bad certificate, no common cipher) is the peer's doing
+            # even if stop() came meanwhile; stop() itself only ever causes EOF or OSError.
             self.sink.on_error(error)
             return "TLS handshake failed"
+        except OSError:
+            if self.stopping.is_set():
+                return "server stopped"
+            raise
         return None
 
     def converse(self) -> str:
@@ -140,7 +144,7 @@ class StreamSession:
 
     def reset_on_close(self) -> None:
         """Make the coming close send RST instead of FIN."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
 
     def handle(self) -> str:
         """Run the socketserver handler class on this connection."""
