@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import select
 import socket
 import ssl
 import struct
@@ -35,6 +36,17 @@ def shutdown_fd(fd: int) -> None:
         sock.detach()
 
 
+def peer_has_closed(fd: int) -> bool:
+    """True when the peer of ``fd`` has shut its sending side (FIN, or a Unix close).
+
+    Asked by stop() before it shuts a connection down itself: after that, end of file
+    can no longer tell the peer's close from the server's own.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    return any(event & (select.POLLRDHUP | select.POLLHUP) for _, event in poller.poll(0))
+
+
 class StreamSession:
     """One connection: TLS handshake if asked, then a handler or a conversation."""
 
@@ -59,6 +71,9 @@ class StreamSession:
         self.thread: threading.Thread | None = None
         #: More descriptors stop() must shut down to unblock this session (a proxy's upstream).
         self.extra_fds: list[int] = []
+        #: Descriptors whose peer had already closed its side when stop() shut them down:
+        #: end of file on them after stop() is still the peer's close, to be recorded.
+        self.closed_by_peer: set[int] = set()
 
     def run(self) -> None:
         reason = "server closed"
@@ -314,6 +329,8 @@ class StreamServer(BaseServer):
         with self._sessions_lock:
             for session in self._sessions.values():
                 for fd in (session.fd, *session.extra_fds):
+                    if peer_has_closed(fd):
+                        session.closed_by_peer.add(fd)
                     shutdown_fd(fd)
             for fd, _ in self._children.values():
                 shutdown_fd(fd)
