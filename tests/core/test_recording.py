@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from socketdouble import WaitTimeout
+from socketdouble.core.payload import is_text, show_bytes
 from socketdouble.core.recording import Recording
-from socketdouble.core.transcript import is_text, show_bytes
 
 
 def test_connection_record_collects_bytes_messages_and_close() -> None:

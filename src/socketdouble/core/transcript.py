@@ -8,40 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .payload import MAX_SHOWN, is_text, show_bytes
 from .recording import ConnectionRecord, EventKind
 
 if TYPE_CHECKING:
     from .recording import Recording
 
-_PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
-MAX_SHOWN = 4096
-
-
-def is_text(data: bytes) -> bool:
-    """True when ``data`` is UTF-8 made of printable characters, tabs, CR and LF."""
-    if all(byte in _PRINTABLE for byte in data):
-        return True
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
-
-
-def show_bytes(data: bytes, indent: str = "") -> str:
-    """One quoted line for text, a hex dump for binary (long data is cut)."""
-    cut = len(data) > MAX_SHOWN
-    shown = data[:MAX_SHOWN]
-    suffix = f" ... ({len(data) - MAX_SHOWN} more bytes)" if cut else ""
-    if is_text(shown):
-        return repr(shown.decode("utf-8")) + suffix
-    rows = [f"{len(data)} bytes{suffix}"]
-    for start in range(0, len(shown), 16):
-        chunk = shown[start : start + 16]
-        hexes = " ".join(f"{b:02x}" for b in chunk)
-        chars = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
-        rows.append(f"{indent}  {start:04x}  {hexes:<47}  |{chars}|")
-    return "\n".join(rows)
+__all__ = ["MAX_SHOWN", "is_text", "render", "render_connection", "show_bytes"]
 
 
 def _peer(connection: ConnectionRecord) -> str:

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from socketdouble import ConfigurationError
+from socketdouble.core.cassette import CassetteRecorder, Close, Data, Redactor
+
+
+def test_recorder_merges_a_sides_consecutive_stream_writes_into_a_turn() -> None:
+    recorder = CassetteRecorder("tcp", Redactor([rb"secret"]), started=100.0)
+    log = recorder.open(100.5)
+    log.data("client", b"GET sec", 100.6)
+    log.data("client", b"ret\n", 100.7)  # the secret spans two reads: still redacted
+    log.data("server", b"ok\n", 100.8)
+    log.close("client", "fin", 100.9)
+    cassette = recorder.cassette()
+    [connection] = cassette.connections
+    assert connection.opened == 0.5
+    assert connection.events == [
+        Data(pytest.approx(0.1), "client", b"GET ******\n"),  # type: ignore[arg-type]
+        Data(pytest.approx(0.3), "server", b"ok\n"),  # type: ignore[arg-type]
+        Close(pytest.approx(0.4), "client", "fin"),  # type: ignore[arg-type]
+    ]
+    assert cassette.redact == [rb"secret"]
+
+
+def test_a_turn_grows_in_place_so_recording_is_linear() -> None:
+    # Appending to bytes copies the whole turn on every read (quadratic: minutes for
+    # 200 MB); the open turn must be one buffer that grows in place.
+    recorder = CassetteRecorder("tcp")
+    log = recorder.open(0.0)
+    log.data("client", b"a" * 10, 0.0)
+    turn = log._turn
+    assert turn is not None
+    buffer = turn.buffer
+    assert isinstance(buffer, bytearray)
+    for _ in range(100):
+        log.data("client", b"b" * 10, 0.0)
+    assert log._turn is turn and turn.buffer is buffer and len(buffer) == 1010
+
+
+def test_the_cassette_holds_bytes_and_taking_it_leaves_the_turn_open() -> None:
+    recorder = CassetteRecorder("tcp")
+    log = recorder.open(0.0)
+    log.data("client", b"abc", 0.1)
+    [first] = recorder.cassette().connections[0].events
+    assert type(first) is Data and type(first.payload) is bytes and first.payload == b"abc"
+    log.data("client", b"def", 0.2)  # the same turn goes on
+    log.data("server", b"ok", 0.3)
+    events = recorder.cassette().connections[0].events
+    assert [(e.side, e.payload) for e in events if isinstance(e, Data)] == [
+        ("client", b"abcdef"),
+        ("server", b"ok"),
+    ]
+    assert all(type(e.payload) is bytes for e in events if isinstance(e, Data))
+    assert first.payload == b"abc"  # an earlier cassette is not changed by later reads
+
+
+def test_recorder_keeps_datagrams_apart() -> None:
+    recorder = CassetteRecorder("udp")
+    log = recorder.open(0.0)
+    log.data("client", b"a", 0.1)
+    log.data("client", b"b", 0.2)
+    assert recorder.cassette().connections[0].client_turns() == [b"a", b"b"]
+
+
+def test_a_bad_kind_is_a_configuration_error_naming_the_kinds() -> None:
+    with pytest.raises(
+        ConfigurationError, match="kind='sctp' is not a cassette kind; use one of tcp, udp, unix"
+    ):
+        CassetteRecorder("sctp")
