@@ -8,7 +8,8 @@ import pytest
 
 import socketdouble as sd
 from socketdouble.core.cassette import load
-from socketdouble.factory import CassetteMissing, Doubles, RecordMode
+from socketdouble.doubles import Doubles, RecordMode
+from socketdouble.errors import CassetteMissing
 from tests.helpers import connect
 
 
