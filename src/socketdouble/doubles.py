@@ -178,8 +178,9 @@ class Doubles:
             server = _new_episodes_server(path, upstream, kind, kwargs)
         else:
             server = RecordingProxy(upstream, kind=kind, **record_kw)
+        self.add(server)  # a server that cannot start has no recording to write
         self._recordings.append(_Recording(server, path, old))
-        return self.add(server)
+        return server
 
     def _cassette_path(self, name: str | None) -> Path:
         if name is None:

@@ -128,15 +128,14 @@ def socketdouble_ca() -> trustme.CA:
 
 
 @pytest.fixture(scope="session")
-def _socketdouble_claims(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> CassetteClaims:
+def _socketdouble_claims(request: pytest.FixtureRequest) -> CassetteClaims:
     """Which test uses which cassette in this run; shared by pytest-xdist workers through a file."""
     workerinput = getattr(request.config, "workerinput", None)
     if workerinput is None:
         return CassetteClaims()
     # xdist gives each worker <the run's base temporary folder>/popen-gwN: the parent is shared.
-    run_folder = tmp_path_factory.getbasetemp().parent
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    run_folder = factory.getbasetemp().parent
     return CassetteClaims(run_folder / f"socketdouble-cassettes-{workerinput['testrunuid']}.jsonl")
 
 

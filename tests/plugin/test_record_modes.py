@@ -67,12 +67,14 @@ def test_all_re_records_and_new_episodes_adds_connections(pytester: pytest.Pytes
     pytester.runpytest_subprocess("--socketdouble-record-mode=all").assert_outcomes(passed=1)
     cassette = pytester.path / "cassettes" / "test_service" / "greeting.json"
     assert len(json.loads(cassette.read_text())["connections"]) == 1
+    before = cassette.read_text()
     pytester.runpytest_subprocess("--socketdouble-record-mode=new_episodes").assert_outcomes(passed=1)
-    assert len(json.loads(cassette.read_text())["connections"]) == 1  # nothing new
+    assert cassette.read_text() == before  # nothing new: the file is not even rewritten
     pytester.makepyfile(test_service=module() + SECOND_EPISODE)
     pytester.runpytest_subprocess("--socketdouble-record-mode=new_episodes").assert_outcomes(passed=1)
     connections = json.loads(cassette.read_text())["connections"]
     assert [c["events"][0]["data"] for c in connections] == ["hello\n", "again\n"]
+    assert cassette.read_text().startswith(before[: before.index("]}")])  # the old connection, as it was
 
 
 def test_the_record_mode_can_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
