@@ -297,3 +297,17 @@ def test_new_episodes_keeps_the_old_connections_in_place_and_adds_new_ones(
         assert exchange(proxy, b"ping\n") == b"pong\n"  # a second one: new
     turns = [c.client_turns() for c in load(tmp_path / "echo.json").connections]
     assert turns == [[b"ping\n"], [b"again\n"], [b"ping\n"]]
+
+
+def test_a_cassette_that_cannot_be_saved_does_not_stop_the_others(
+    tmp_path: Path, upstream: sd.TCPServer
+) -> None:
+    (tmp_path / "first.json").mkdir()  # os.replace cannot put a file there
+    doubles = recording_doubles(tmp_path, "all")
+    for name in ("first", "second"):
+        exchange(doubles.record_or_replay(upstream.address, name))
+    with pytest.raises(IsADirectoryError):
+        doubles.stop()
+    assert len(load(tmp_path / "second.json").connections) == 1
+    for leftover in tmp_path.glob("*.tmp"):
+        leftover.unlink()

@@ -195,8 +195,8 @@ class Doubles:
         path = self.cassette_dir / f"{name}.json"
         if path in self._cassettes_used:
             raise ConfigurationError(
-                f"cassette {path} is already used in this test: give each record_or_replay its "
-                "own name=, e.g. record_or_replay(upstream, name=f'{test name}-2')"
+                f"cassette {path} is already used in this test: give each record_or_replay call "
+                "its own name=, e.g. record_or_replay(upstream, name='cache-warmup')"
             )
         if self.claim_cassette is not None:
             self.claim_cassette(path)
@@ -215,16 +215,22 @@ class Doubles:
         (``new_episodes``: a new one, else there is nothing to add).
         """
         recordings, self._recordings = self._recordings, []
+        failed: list[OSError] = []
         for recording in recordings:
             reason, cassette = self._cassette_to_write(recording, test_failed, broken)
             if cassette is not None:
-                save(cassette, recording.path)
+                try:
+                    save(cassette, recording.path)
+                except OSError as error:  # the others are still saved; this one is raised below
+                    failed.append(error)
             elif reason:
                 kept = "the cassette on disk is unchanged" if recording.path.exists() else "none was written"
                 line = f"cassette {recording.path} not written: {reason}; {kept}"
                 self.not_written.append(line)
                 if not test_failed:
                     self._write_failures.append(line)
+        if failed:
+            raise failed[0]
 
     def _cassette_to_write(
         self, recording: _Recording, test_failed: bool, broken: frozenset[int]
