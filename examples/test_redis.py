@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from examples.resp import RespCommands, arguments, bulk, command
-from socketdouble.factory import Doubles
+from socketdouble.doubles import Doubles
 
 
 def test_redis_py_get_set(socketdouble: Doubles) -> None:

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 import socketdouble as sd
-from socketdouble.factory import Doubles
+from socketdouble.doubles import Doubles
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 
 from examples.demo import smtp_double
-from socketdouble.factory import Doubles
+from socketdouble.doubles import Doubles
 
 
 def test_smtplib_sends_a_message(socketdouble: Doubles) -> None:

@@ -10,7 +10,7 @@ import socket
 import socketserver
 from typing import ClassVar
 
-from socketdouble.factory import Doubles
+from socketdouble.doubles import Doubles
 
 
 class KeyValueHandler(socketserver.StreamRequestHandler):

@@ -10,12 +10,14 @@ from .core.recording import ConnectionRecord, Recording
 from .core.rules import Rule
 from .core.script import Script
 from .errors import (
+    CassetteMissing,
     CheckFailed,
     ConfigurationError,
     FramingError,
     HandlerError,
     ServerStateError,
     SocketDoubleError,
+    StopFailed,
     WaitTimeout,
 )
 from .net.base import BaseServer
@@ -29,6 +31,7 @@ __all__ = [
     "BaseServer",
     "Cassette",
     "CassetteError",
+    "CassetteMissing",
     "CheckFailed",
     "ConfigurationError",
     "ConnectionRecord",
@@ -43,6 +46,7 @@ __all__ = [
     "Script",
     "ServerStateError",
     "SocketDoubleError",
+    "StopFailed",
     "TCPServer",
     "TLSServer",
     "UDPServer",

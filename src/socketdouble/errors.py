@@ -36,6 +36,22 @@ class HandlerError(SocketDoubleError):
     """
 
 
+class CassetteMissing(ConfigurationError):
+    """Replay-only mode found no cassette; the message says how to record one."""
+
+
+class StopFailed(SocketDoubleError):
+    """Stopping several servers raised; :attr:`errors` holds each error, in order.
+
+    Every server was still stopped and every valid recording saved before this was
+    raised (a single failure is re-raised as itself instead).
+    """
+
+    def __init__(self, message: str, errors: list[BaseException]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
 class CheckFailed(SocketDoubleError, AssertionError):
     """``server.check()`` found handler errors, unmatched messages or unused rules."""
 

@@ -9,7 +9,11 @@ Settings resolve marker > command line > ini > default:
 - ``socketdouble_record_mode`` / ``--socketdouble-record-mode``: how
   ``socketdouble.record_or_replay`` chooses between replaying and recording (``none``,
   the default, replays only; ``once``; ``new_episodes``; ``all``). Cassettes live in
-  ``cassettes/<test module name>/`` beside the test module.
+  ``cassettes/<test module name>/`` beside the test module; a cassette's name defaults
+  to the test's (see :mod:`socketdouble.cassette_names`), and two tests of one run
+  that use one cassette fail, naming both (across pytest-xdist workers too). A
+  recording is written only when the test passed; a failed test's report says which
+  cassettes were left as they were.
 - ``socketdouble_timeout`` / ``--socketdouble-timeout``: the pytest-timeout given to a
   test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
   0 disables).
@@ -23,7 +27,8 @@ from typing import Any
 import pytest
 import trustme
 
-from .factory import RECORD_MODES, Doubles
+from .cassette_names import CassetteClaims, default_cassette_name
+from .doubles import RECORD_MODES, Doubles
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
 from .net.tls import TLSServer
 
@@ -32,6 +37,7 @@ FIXTURES = frozenset(
 )
 DEFAULT_TIMEOUT = 60.0
 _doubles_key = pytest.StashKey[Doubles]()
+_passed_key = pytest.StashKey[bool]()  # the call phase's outcome, for the fixture's teardown
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,23 +127,41 @@ def socketdouble_ca() -> trustme.CA:
     return trustme.CA()
 
 
+@pytest.fixture(scope="session")
+def _socketdouble_claims(request: pytest.FixtureRequest) -> CassetteClaims:
+    """Which test uses which cassette in this run; shared by pytest-xdist workers through a file."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:
+        return CassetteClaims()
+    # xdist gives each worker <the run's base temporary folder>/popen-gwN: the parent is shared.
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    run_folder = factory.getbasetemp().parent
+    return CassetteClaims(run_folder / f"socketdouble-cassettes-{workerinput['testrunuid']}.jsonl")
+
+
 @pytest.fixture
-def socketdouble(request: pytest.FixtureRequest, socketdouble_ca: trustme.CA) -> Iterator[Doubles]:
+def socketdouble(
+    request: pytest.FixtureRequest, socketdouble_ca: trustme.CA, _socketdouble_claims: CassetteClaims
+) -> Iterator[Doubles]:
     """Make any number of started servers; all are stopped and checked at teardown."""
+    __tracebackhide__ = True
     doubles = Doubles(
         socketdouble_ca,
         check=_setting(request, "check"),
         report_unused_rules=_setting(request, "report_unused_rules"),
     )
     doubles.record_mode = _record_mode(request.config)
-    module = request.node.path
-    doubles.cassette_dir = module.parent / "cassettes" / module.stem
-    doubles.record_hint = f'pytest --socketdouble-record-mode=once "{request.node.nodeid}"'
-    request.node.stash[_doubles_key] = doubles
-    try:
-        yield doubles
-    finally:
-        doubles.close()
+    node = request.node
+    doubles.cassette_dir = node.path.parent / "cassettes" / node.path.stem
+    doubles.record_hint = f'pytest --socketdouble-record-mode=once "{node.nodeid}"'
+    doubles.replay_hint = "--socketdouble-record-mode=none"
+    doubles.default_cassette_name = default_cassette_name(
+        node.name, request.cls.__name__ if request.cls is not None else None
+    )
+    doubles.claim_cassette = lambda path: _socketdouble_claims.claim(path, node.nodeid)
+    node.stash[_doubles_key] = doubles
+    yield doubles
+    doubles.close(test_failed=not node.stash.get(_passed_key, False))
 
 
 @pytest.fixture
@@ -174,9 +198,21 @@ def tls_server(socketdouble: Doubles) -> TLSServer:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     doubles = item.stash.get(_doubles_key, None)
-    if doubles is not None and report.failed:
-        for number, server in enumerate(doubles.servers, 1):
+    if doubles is None:
+        return report
+    if report.when == "call":
+        item.stash[_passed_key] = report.passed
+        if report.failed and doubles.recording_paths():
+            kept = "\n".join(f"  {path}" for path in doubles.recording_paths())
             report.sections.append(
-                (f"socketdouble transcript {number}: {server.name}", server.recording.transcript())
+                ("socketdouble cassettes", f"not written, because the test did not pass:\n{kept}")
             )
+    if report.failed:
+        # Once per server: not again for one whose transcript a failure or section shows.
+        for number, server in enumerate(doubles.servers, 1):
+            if id(server) not in doubles.transcripts_shown:
+                doubles.transcripts_shown.add(id(server))
+                report.sections.append(
+                    (f"socketdouble transcript {number}: {server.name}", server.recording.transcript())
+                )
     return report

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from socketdouble.core.cassette import Cassette, Data, Event, RecordedConnection, save
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
@@ -210,3 +212,51 @@ def test_the_plugin_is_registered_by_entry_point(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(["*--socketdouble-check*", "*--socketdouble-timeout*"])
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["*@pytest.mark.socketdouble(check=True*"])
+
+
+REPLAYED = """
+import socket
+
+
+def test_greeting(socketdouble):
+    server = socketdouble.record_or_replay(("127.0.0.1", 9), "greeting")
+    with socket.create_connection(server.address, timeout=5) as client:
+        for line in (b"hello\\n", b"how old are you\\n", b"bye\\n"):
+            client.sendall(line)
+            if not client.recv(100):
+                break
+    CLIENT_CHECK
+"""
+
+
+def three_line_cassette(pytester: pytest.Pytester) -> None:
+    turns = [(b"hello\n", b"hi\n"), (b"how are you\n", b"fine\n"), (b"bye\n", b"bye\n")]
+    events: list[Event] = []
+    for request, reply in turns:
+        events += [Data(0.0, "client", request), Data(0.0, "server", reply)]
+    save(
+        Cassette("tcp", [RecordedConnection(0.0, events)]),
+        pytester.path / "cassettes/test_service/greeting.json",
+    )
+
+
+def test_a_replay_mismatch_report_fits_on_one_screen(pytester: pytest.Pytester) -> None:
+    three_line_cassette(pytester)
+    pytester.makepyfile(test_service=REPLAYED.replace("CLIENT_CHECK", "pass"))
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*first difference at byte 4*", "*All traceback entries are hidden*"])
+    assert len(result.outlines) < 40, "\n".join(result.outlines)
+    assert sum("transcript of TCP replay server" in line for line in result.outlines) == 1
+
+
+def test_a_transcript_is_shown_once_when_the_test_and_the_check_fail(pytester: pytest.Pytester) -> None:
+    three_line_cassette(pytester)
+    pytester.makepyfile(test_service=REPLAYED.replace("CLIENT_CHECK", "assert False, 'the replay hung up'"))
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*first difference at byte 4*", "*its transcript is in this test's report sections*"]
+    )
+    assert sum("transcript of TCP replay server" in line for line in result.outlines) == 1
+    assert not any("pytest_plugin.py" in line or "doubles.py" in line for line in result.outlines)
