@@ -115,6 +115,17 @@ class Cluster:
             self.running = True
             return
 
+    def sql(self, statement: str) -> str:
+        """Run SQL as the superuser over the Unix socket (always trusted); psql's output."""
+        return self.run(
+            "psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", str(self.folder), "-p", str(self.port),
+            "-U", "postgres", "-d", "postgres", "-Atc", statement, timeout=START_TIMEOUT,
+        )  # fmt: skip
+
+    def set_password(self, password: str, encryption: str) -> None:
+        """Give the superuser a password stored as ``encryption`` (``md5`` or ``scram-sha-256``)."""
+        self.sql(f"SET password_encryption = '{encryption}'; ALTER ROLE postgres PASSWORD '{password}'")
+
     def stop(self) -> None:
         """Stop the server (fast; immediate if that does not finish in time)."""
         if not self.running:
