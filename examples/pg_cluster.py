@@ -18,9 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
+from examples.needs import unavailable
 
 #: Bounds, in seconds, for the server commands (pg_ctl's own -t and the subprocess timeout).
 INITDB_TIMEOUT = 60
@@ -31,18 +30,6 @@ SERVER_USER = "postgres"
 
 class ClusterError(RuntimeError):
     """A server command failed; the message holds its command line and output."""
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip the test when a server program is missing, but fail it on CI.
-
-    CI (the environment variable ``CI`` set, as .ci/run and most CI services do) must
-    have installed what the tests need, so a missing program there is a failure, not a
-    silent skip.
-    """
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must install it (see .ci/run)", pytrace=False)
-    pytest.skip(f"{reason} (.ci/run installs it)")
 
 
 def find_bindir() -> Path | None:

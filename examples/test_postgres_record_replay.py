@@ -17,6 +17,7 @@ from typing import Any
 import pg8000.native  # type: ignore[import-untyped]  # pg8000 ships no type information
 import pytest
 
+from examples import pg_cluster
 from examples.pg_cluster import Cluster, throwaway_cluster
 from socketdouble.core.cassette import Close, Data, Event, load
 from socketdouble.errors import CheckFailed
@@ -176,3 +177,16 @@ def test_scram_auth_cannot_be_replayed(tmp_path: Path) -> None:
         run_session_with(password_session, tmp_path, "scram")
     assert "Pn,,n=postgres,r=" in str(failure.value)
     assert "first difference at byte 39" in str(failure.value)  # the first byte of the nonce
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [(None, pytest.skip.Exception), ("true", pytest.fail.Exception)])
+def test_missing_server_skips_locally_and_fails_on_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(pg_cluster, "find_bindir", lambda: None)
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="PostgreSQL server binaries"), throwaway_cluster():
+        pass
