@@ -20,6 +20,7 @@ import pytest
 import redis
 
 import socketdouble as sd
+from examples.needs import unavailable
 from socketdouble.doubles import Doubles
 
 
@@ -27,7 +28,7 @@ from socketdouble.doubles import Doubles
 def redis_server() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A real redis-server on a private Unix socket, stopped afterwards."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
+        unavailable("redis-server is not installed")
     folder = tempfile.mkdtemp(prefix="sd-redis-")
     path = f"{folder}/redis.sock"
     process = subprocess.Popen(
