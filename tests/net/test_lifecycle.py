@@ -175,14 +175,21 @@ def test_a_thousand_connections_are_held_and_stopped() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("socketdouble-")]
 
 
-def test_connections_waiting_in_the_backlog_at_stop_are_recorded() -> None:
-    server = sd.TCPServer(concurrency="serial").start()  # serial: the second waits in the backlog
+def test_connections_waiting_in_the_backlog_at_stop_are_served_what_they_sent() -> None:
+    server = sd.TCPServer(concurrency="serial").start()  # serial: the others wait in the backlog
+    server.on(b"two\n").reply(b"2\n")
     with connect(server) as first, connect(server) as second:
         first.sendall(b"one\n")
         server.wait_for_requests(1)
-        second.sendall(b"two\n")
+        second.sendall(b"two\nthr")
+        with connect(server) as third:
+            third.sendall(b"four\n")
         server.stop()
-    _, second_record = server.recording.connections
-    assert second_record.received == b"two\n"
-    assert second_record.close_reason == "server stopped"
-    assert "not served" in server.recording.transcript()
+    _, second_record, third_record = server.recording.connections
+    assert second_record.requests == [b"two\n"]  # framed and matched, not only received
+    assert second_record.received == b"two\nthr"
+    assert second_record.close_reason == "server stopped"  # it was still connected
+    assert third_record.requests == [b"four\n"]
+    assert third_record.close_reason == "client closed"  # it had closed before stop()
+    assert "connected as the server stopped" in server.recording.transcript()
+    assert server.recording.unmatched == [b"one\n", b"four\n"]
