@@ -206,13 +206,14 @@ def send_datagram(sock: socket.socket, data: bytes, peer: Any, sink: EventSink) 
     if peer in UNBOUND:
         sink.on_note(f"reply to an unbound peer dropped: {data!r}")
         return
+    # Recorded first, so a client that has the reply finds it in the recording (a
+    # datagram goes out whole or not at all; a failure is noted right after it).
+    if data:
+        sink.on_sent(data)
     try:
         sock.sendto(data, peer)
     except OSError as error:
-        sink.on_note(f"could not send to {peer!r}: {error}")
-        return
-    if data:
-        sink.on_sent(data)
+        sink.on_note(f"the datagram above was not sent to {peer!r}: {error}")
 
 
 def _bytes_view(data: Any) -> memoryview:
