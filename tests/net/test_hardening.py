@@ -96,7 +96,12 @@ def test_two_threads_stopping_at_once_both_return_when_it_is_stopped() -> None:
         barrier = threading.Barrier(2, timeout=TIMEOUT)
         seen: list[tuple[str, int, bool]] = []
 
-        def stop(server: Any = server, path: str = path, barrier: threading.Barrier = barrier) -> None:
+        def stop(
+            server: Any = server,
+            path: str = path,
+            barrier: threading.Barrier = barrier,
+            seen: list[tuple[str, int, bool]] = seen,
+        ) -> None:
             barrier.wait()
             server.stop()
             seen.append((server._state, server.socket.fileno(), os.path.exists(path)))
@@ -269,10 +274,12 @@ class BrokenDatagram(socketserver.DatagramRequestHandler):
 
 @pytest.mark.parametrize("concurrency", ["thread", "serial"])
 def test_a_datagram_handlers_exception_reaches_errors(concurrency: str) -> None:
-    with sd.UDPServer(handler=BrokenDatagram, concurrency=concurrency) as server:
-        with datagram_client(server) as client:
-            client.sendto(b"ping", server.address)
-            server.wait_for_requests(1)
+    with (
+        sd.UDPServer(handler=BrokenDatagram, concurrency=concurrency) as server,
+        datagram_client(server) as cl,
+    ):
+        cl.sendto(b"ping", server.address)
+        server.wait_for_requests(1)
     assert [str(e) for e in server.errors] == ["cannot handle b'ping'"]
     with pytest.raises(sd.CheckFailed, match="cannot handle"):
         server.check()

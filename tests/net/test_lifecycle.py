@@ -112,7 +112,7 @@ def test_check_lists_every_problem_not_the_first() -> None:
         server.on(b"A\n", times=2).reply(b"a\n")
         server.on(b"C\n").reply(lambda m: 1 // 0)  # type: ignore[arg-type,return-value]
         with connect(server) as client:
-            client.sendall(b"A\nB\nC\nD\n")
+            client.sendall(b"A\nB\nD\nC\n")  # C last: its failing reply closes the connection
             server.wait_for_requests(4)
             assert client.recv(10) == b"a\n"
     with pytest.raises(sd.CheckFailed) as failure:

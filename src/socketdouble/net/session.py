@@ -251,39 +251,48 @@ class StreamSession:
         assert server.handler is not None
         conversation = server.conversation(self.sink, self.rules)
         request = RecordingSocket(self.sock, conversation, self.stopping)
-        reset = False
+        client_gone: str | None = None
         try:
             server.handler(request, self.peer, server)  # type: ignore[arg-type]
         except ConnectionError as error:
             # The client reset or left while the handler talked to it: the client's doing.
             if not self.stopping.is_set():
                 self.sink.on_note(f"the handler ended on the client's close: {error!r}")
-                reset = isinstance(error, ConnectionResetError)
+                client_gone = "client reset" if isinstance(error, ConnectionResetError) else "client closed"
         except Exception as error:
             if not (self.stopping.is_set() and isinstance(error, (OSError, ValueError))):
                 self.sink.on_error(error)
-        if self.stopping.is_set() and not request.eof and not request.closed:
+        if (self.stopping.is_set() or client_gone) and not request.eof and not request.closed:
             self._read_rest(request)
-        if reset:
-            return "client reset"
-        if request.eof:
+        if request.eof and client_gone is None:
             if not self.eof_from_peer(self.fd):
                 return "server stopped"
             conversation.end()
             return "client closed"
+        if client_gone:
+            return client_gone
         return "server stopped" if self.stopping.is_set() else "handler returned"
 
     def _read_rest(self, request: RecordingSocket) -> None:
-        """After stop(): record what the handler left unread, up to end of file (bounded)."""
+        """Record what the handler left unread, up to end of file (bounded).
+
+        After stop() the connection is shut down, so reads never block; when the client
+        left before stop(), only what the kernel holds is read (never waiting).
+        """
+        flags = 0
+        if not self.stopping.is_set():
+            if isinstance(self.sock, ssl.SSLSocket):
+                return  # no flags on TLS reads, and a blocking read could wait for a live client
+            flags = socket.MSG_DONTWAIT
         while not request.eof:
             try:
-                data = request.recv(READ_SIZE)
+                data = request.recv(READ_SIZE, flags)
             except _SSL_EOF:
                 request.eof = True
                 return
             except OSError:
-                return  # reset: the kernel has nothing more to give
-            if self.drain_spent(len(data)):
+                return  # a reset, or nothing queued: the kernel has nothing more to give
+            if self.stopping.is_set() and self.drain_spent(len(data)):
                 return
 
     # -- stop() --------------------------------------------------------------------
