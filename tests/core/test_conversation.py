@@ -54,10 +54,13 @@ def test_a_failing_reply_function_is_recorded_as_an_error() -> None:
     rules = RuleBook()
     rules.add(b"X\r\n").reply(lambda m: 1 // 0)  # type: ignore[arg-type, return-value]
     rules.add(b"Y\r\n").reply(lambda m: "text")  # type: ignore[arg-type, return-value]
-    conversation, recording = converse(rules)
-    assert conversation.receive(b"X\r\nY\r\n") == []
-    assert [type(e) for e in recording.errors] == [ZeroDivisionError, TypeError]
-    assert "must return bytes or None" in str(recording.errors[1])
+    for message, error in ((b"X\r\n", ZeroDivisionError), (b"Y\r\n", TypeError)):
+        conversation, recording = converse(rules)
+        # Closed: the client must not wait for an answer that will never come.
+        assert conversation.receive(message) == [Close()]
+        assert [type(e) for e in recording.errors] == [error]
+        assert conversation.over
+    assert "must return bytes or None" in str(recording.errors[0])
 
 
 def test_greeting_then_script_then_rules() -> None:

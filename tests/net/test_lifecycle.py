@@ -112,7 +112,7 @@ def test_check_lists_every_problem_not_the_first() -> None:
         server.on(b"A\n", times=2).reply(b"a\n")
         server.on(b"C\n").reply(lambda m: 1 // 0)  # type: ignore[arg-type,return-value]
         with connect(server) as client:
-            client.sendall(b"A\nB\nC\nD\n")
+            client.sendall(b"A\nB\nD\nC\n")  # C last: its failing reply closes the connection
             server.wait_for_requests(4)
             assert client.recv(10) == b"a\n"
     with pytest.raises(sd.CheckFailed) as failure:
@@ -175,14 +175,21 @@ def test_a_thousand_connections_are_held_and_stopped() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("socketdouble-")]
 
 
-def test_connections_waiting_in_the_backlog_at_stop_are_recorded() -> None:
-    server = sd.TCPServer(concurrency="serial").start()  # serial: the second waits in the backlog
+def test_connections_waiting_in_the_backlog_at_stop_are_served_what_they_sent() -> None:
+    server = sd.TCPServer(concurrency="serial").start()  # serial: the others wait in the backlog
+    server.on(b"two\n").reply(b"2\n")
     with connect(server) as first, connect(server) as second:
         first.sendall(b"one\n")
         server.wait_for_requests(1)
-        second.sendall(b"two\n")
+        second.sendall(b"two\nthr")
+        with connect(server) as third:
+            third.sendall(b"four\n")
         server.stop()
-    _, second_record = server.recording.connections
-    assert second_record.received == b"two\n"
-    assert second_record.close_reason == "server stopped"
-    assert "not served" in server.recording.transcript()
+    _, second_record, third_record = server.recording.connections
+    assert second_record.requests == [b"two\n"]  # framed and matched, not only received
+    assert second_record.received == b"two\nthr"
+    assert second_record.close_reason == "server stopped"  # it was still connected
+    assert third_record.requests == [b"four\n"]
+    assert third_record.close_reason == "client closed"  # it had closed before stop()
+    assert "connected as the server stopped" in server.recording.transcript()
+    assert server.recording.unmatched == [b"one\n", b"four\n"]

@@ -143,9 +143,11 @@ class Conversation:
         if callable(response):
             try:
                 response = response(message)
-            except Exception as error:  # the user's reply function: report, go on
+            except Exception as error:
+                # The user's reply function broke: report it, and close rather than leave
+                # the client waiting for an answer that will never come.
                 self.sink.on_error(error)
-                return []
+                return self._track([Close()])
             if response is not None and not isinstance(response, bytes):
                 self.sink.on_error(
                     TypeError(
@@ -153,7 +155,7 @@ class Conversation:
                         "it must return bytes or None"
                     )
                 )
-                return []
+                return self._track([Close()])
         actions: list[Action] = [Send(response)] if response else []
         if rule.close_after:
             actions.append(Close())

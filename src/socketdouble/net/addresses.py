@@ -8,6 +8,8 @@ import ipaddress
 import os
 import shutil
 import socket
+import stat
+import sys
 import tempfile
 
 from ..errors import ConfigurationError
@@ -63,10 +65,22 @@ def private_socket_path() -> tuple[str, str]:
     )
 
 
+def is_abstract(path: str) -> bool:
+    """A Linux abstract socket name ("\\0name"): no file, nothing to remove."""
+    return path.startswith("\0")
+
+
 def check_socket_path(path: str | os.PathLike[str]) -> str:
+    """Validate ``path=`` for a Unix server: a file path, or "\\0name" (Linux abstract)."""
     text = os.fspath(path)
     if not isinstance(text, str) or not text:
         raise ConfigurationError(f"path={path!r}: give a file path as str or os.PathLike")
+    if is_abstract(text) and not sys.platform.startswith("linux"):
+        raise ConfigurationError(
+            f"path={text!r} is a Linux abstract socket name, which {sys.platform} lacks; pass a file path"
+        )
+    if "\0" in text[1:]:
+        raise ConfigurationError(f"path={text!r} holds a NUL byte; only an abstract name may, as its first")
     size = len(os.fsencode(text))
     if size >= UNIX_PATH_LIMIT:
         raise ConfigurationError(
@@ -76,10 +90,15 @@ def check_socket_path(path: str | os.PathLike[str]) -> str:
     return text
 
 
-def bind_unix(sock: socket.socket, path: str) -> None:
+def bind_unix(sock: socket.socket, path: str) -> tuple[int, int] | None:
+    """Bind; return the socket file's (st_dev, st_ino), or None for an abstract name."""
     try:
         sock.bind(path)
     except OSError as error:
+        if error.errno == errno.EADDRINUSE and is_abstract(path):
+            raise ConfigurationError(
+                f"abstract socket name {path!r} is in use; pick another, or pass no path for a private one"
+            ) from None
         if error.errno == errno.EADDRINUSE:
             raise ConfigurationError(
                 f"path {path!r} already exists; remove it, or pass no path for a private one"
@@ -87,14 +106,26 @@ def bind_unix(sock: socket.socket, path: str) -> None:
         if error.errno in (errno.ENOENT, errno.EACCES, errno.ENOTDIR):
             raise ConfigurationError(f"cannot create a socket at {path!r}: {error.strerror}") from None
         raise
+    if is_abstract(path):
+        return None
+    info = os.stat(path)
+    return (info.st_dev, info.st_ino)
 
 
-def remove_socket_file(path: str | None, folder: str | None) -> None:
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+def remove_socket_file(path: str | None, folder: str | None, identity: tuple[int, int] | None) -> None:
+    """Remove the socket file a server created, and its private folder.
+
+    ``identity`` is the file's (st_dev, st_ino) just after bind: whatever is at
+    ``path`` now (a file the user put there after the server started) stays unless it
+    is still that very socket.
+    """
+    if path is not None and identity is not None:
+        with contextlib.suppress(FileNotFoundError):  # already removed: nothing of ours is there
+            info = os.lstat(path)
+            if stat.S_ISSOCK(info.st_mode) and (info.st_dev, info.st_ino) == identity:
+                os.unlink(path)
     if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # our private folder: it holds nothing else of value
 
 
 def listen_backlog() -> int:

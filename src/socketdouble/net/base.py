@@ -234,9 +234,14 @@ class BaseServer(Lifecycle):
         pass
 
     def _close(self) -> None:
-        if self.socket is not None:
-            self.socket.close()
-        self.endpoint.cleanup()
+        try:
+            if self.socket is not None:
+                self.socket.close()
+        finally:
+            self.endpoint.cleanup()
+
+    def _record_error(self, error: BaseException) -> None:
+        self.recording.add_error(error)
 
     def verified(self, request: Any, peer: Any) -> bool:
         """Ask verify_request; an exception in it is recorded and refuses the peer."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import socket
 import socketserver
+import threading
 from typing import Any
 
 from ..core.conversation import Dialogue
@@ -48,16 +49,29 @@ def check_handler(handler: object, datagram: bool) -> type[socketserver.BaseRequ
 
 
 class RecordingSocket:
-    """A connection socket whose traffic is framed and recorded."""
+    """A connection socket whose traffic is framed and recorded.
 
-    def __init__(self, sock: socket.socket, conversation: Dialogue) -> None:
+    Bytes count as sent once the socket took them. After stop() (``stopping`` set) a
+    write that fails because the server shut the connection down is a note, not an
+    exception: the handler goes on reading what its client had sent.
+    """
+
+    def __init__(
+        self, sock: socket.socket, conversation: Dialogue, stopping: threading.Event | None = None
+    ) -> None:
         self._sock = sock
         self._conversation = conversation
         self._sink: EventSink = conversation.sink
+        self._stopping = stopping
         self._io_refs = 0
         self._closed = False
         #: True once a read returned end of file.
         self.eof = False
+
+    @property
+    def closed(self) -> bool:
+        """True once the handler closed this socket."""
+        return self._closed
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -81,13 +95,37 @@ class RecordingSocket:
         return count
 
     def send(self, data: Any, flags: int = 0) -> int:
-        count = self._sock.send(data, flags)
-        self._sink.on_sent(bytes(memoryview(data)[:count]))
+        try:
+            count = self._sock.send(data, flags)
+        except OSError as error:
+            view = _bytes_view(data)
+            self._unsent(error, len(view), len(view))
+            return len(view)
+        if count:
+            self._sink.on_sent(bytes(_bytes_view(data)[:count]))
         return count
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        self._sock.sendall(data, flags)
-        self._sink.on_sent(bytes(data))
+        view = _bytes_view(data)
+        sent = 0
+        try:
+            while sent < len(view):
+                sent += self._sock.send(view[sent:], flags)
+        except OSError as error:
+            if sent:
+                self._sink.on_sent(bytes(view[:sent]))
+            self._unsent(error, len(view) - sent, len(view))
+            return
+        if sent:
+            self._sink.on_sent(bytes(view))
+
+    def _unsent(self, error: OSError, missing: int, size: int) -> None:
+        """A write failed: a note after stop() (the handler goes on), else the handler's error."""
+        if self._stopping is not None and self._stopping.is_set():
+            self._sink.on_note(f"could not send {missing} of {size} byte(s): the server stopped")
+            return
+        self._sink.on_note(f"could not send {missing} of {size} byte(s): {error}")
+        raise error
 
     def makefile(
         self,
@@ -168,9 +206,16 @@ def send_datagram(sock: socket.socket, data: bytes, peer: Any, sink: EventSink) 
     if peer in UNBOUND:
         sink.on_note(f"reply to an unbound peer dropped: {data!r}")
         return
+    # Recorded first, so a client that has the reply finds it in the recording (a
+    # datagram goes out whole or not at all; a failure is noted right after it).
     if data:
         sink.on_sent(data)
     try:
         sock.sendto(data, peer)
     except OSError as error:
-        sink.on_note(f"could not send to {peer!r}: {error}")
+        sink.on_note(f"the datagram above was not sent to {peer!r}: {error}")
+
+
+def _bytes_view(data: Any) -> memoryview:
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")

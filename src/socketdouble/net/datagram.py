@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 from ..core.actions import Action, Close, Reset, Send, Sleep
@@ -14,6 +15,8 @@ from .base import BaseServer
 from .compat import UNBOUND, RecordingDatagramSocket, send_datagram
 
 MAX_DATAGRAM = 65535
+#: Most datagrams stop() takes from the socket's queue to record them.
+STOP_DRAIN_MAX = 4096
 
 
 class DatagramServer(BaseServer):
@@ -44,9 +47,52 @@ class DatagramServer(BaseServer):
             except OSError as error:  # e.g. ICMP port unreachable from an earlier reply
                 self.recording.add_error(error)
                 return True
-            self._receive(self.socket, data, None if peer in UNBOUND else peer)
+            try:
+                self._receive(self.socket, data, None if peer in UNBOUND else peer)
+            except Exception as error:  # a subclass, a thread that cannot start: serving goes on
+                self.recording.add_error(error)
             if self._stopping.is_set():
                 return False
+
+    def _drain_queue(self) -> None:
+        """At stop: receive and record the datagrams already queued (bounded, never blocking)."""
+        sock = self.socket
+        if sock is None:
+            return
+        for _ in range(STOP_DRAIN_MAX):
+            if time.monotonic() >= self.drain_deadline:
+                for record, _ in list(self._peers.values()):
+                    record.on_note("stop() had no time left to record more queued datagrams")
+                return
+            try:
+                data, peer = sock.recvfrom(MAX_DATAGRAM, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # an ICMP error from an earlier reply: the next datagram may still be there
+            try:
+                self._receive_at_stop(sock, data, None if peer in UNBOUND else peer)
+            except Exception as error:
+                self.recording.add_error(error)
+
+    def _receive_at_stop(self, sock: socket.socket, data: bytes, peer: Any) -> None:
+        """A datagram that was queued when stop() came: recorded, answered by rules.
+
+        A handler does not run (its thread could not be joined any more), nor does a
+        subclass's own ``_receive`` (it may start threads or open sockets): the message
+        is recorded and noted.
+        """
+        if self.handler is None and type(self)._receive is DatagramServer._receive:
+            self._receive(sock, data, peer)
+            return
+        if not self.verified((data, sock), peer):
+            return
+        record, _ = self._peers.get(peer, (None, None))
+        if record is None:
+            record = self.recording.open_connection(peer)
+            self._peers[peer] = (record, None)
+        self.datagram_dialogue(record).datagram(data)
+        record.on_note("received as the server stopped: not handled")
 
     def _receive(self, sock: socket.socket, data: bytes, peer: Any) -> None:
         if not self.verified((data, sock), peer):
@@ -125,6 +171,9 @@ class DatagramServer(BaseServer):
                 self.recording.add_error(self._stuck_error(thread))
 
     def _close(self) -> None:
-        for record, _ in list(self._peers.values()):
-            record.on_closed("server stopped")
-        super()._close()
+        try:
+            self._drain_queue()
+            for record, _ in list(self._peers.values()):
+                record.on_closed("server stopped")
+        finally:
+            super()._close()

@@ -46,15 +46,16 @@ class UnixEndpoint:
         self._given = None if path is None else addresses.check_socket_path(path)
         self._path: str | None = self._given
         self._folder: str | None = None
+        self._identity: tuple[int, int] | None = None  # the socket file we created
 
     def bind(self, sock: socket.socket) -> None:
         if self._given is None:
             self._path, self._folder = addresses.private_socket_path()
         assert self._path is not None
         try:
-            addresses.bind_unix(sock, self._path)
+            self._identity = addresses.bind_unix(sock, self._path)
         except BaseException:
-            addresses.remove_socket_file(None, self._folder)
+            addresses.remove_socket_file(None, self._folder, None)
             raise
 
     @property
@@ -74,10 +75,13 @@ class UnixEndpoint:
         return None
 
     def cleanup(self) -> None:
-        addresses.remove_socket_file(self._path, self._folder)
+        addresses.remove_socket_file(self._path, self._folder, self._identity)
+        self._identity = None
 
     def __str__(self) -> str:
-        return str(self._path) if self._path else "(unbound unix socket)"
+        if not self._path:
+            return "(unbound unix socket)"
+        return "@" + self._path[1:] if addresses.is_abstract(self._path) else self._path
 
 
 Endpoint = InetEndpoint | UnixEndpoint

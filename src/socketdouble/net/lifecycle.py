@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
 
@@ -36,6 +36,11 @@ class Lifecycle:
         self._prune_at = 64
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
+        self._stopped = threading.Event()  # set when stop() has finished
+        self._joined = False  # stop() has joined every thread: no new one may start
+        #: When stop() came, plus half of stop_timeout: until then a worker still reads
+        #: what its client had sent (see :mod:`socketdouble.net.session`).
+        self.drain_deadline = float("inf")
 
     @property
     def running(self) -> bool:
@@ -65,31 +70,60 @@ class Lifecycle:
 
         Called from one of the server's own threads (a handler, a reply function), it
         cannot join that thread; calling stop() again from outside (as fixtures do)
-        joins it too.
+        joins it too. Called from two threads at once, both return once the server is
+        fully stopped. An error in any step is recorded (check() reports it) and the
+        remaining steps still run: the listener and the wake-up sockets always close.
         """
         with self._state_lock:
             state = self._state
             if state == "new":
                 self._state = "stopped"
+                self._stopped.set()
             elif state == "running":
                 self._state = "stopping"
-        if state != "running":
-            if state != "new":
-                self._join(time.monotonic() + self.stop_timeout)
-            return
-        self._stopping.set()
-        assert self._wake_writer is not None
-        self._wake_writer.send(b"\0")
-        self._interrupt()
-        stuck = self._join(time.monotonic() + self.stop_timeout)
-        if stuck:
-            self._abandon(stuck)
-        self._close()
-        for sock in (self._wake_reader, self._wake_writer):
-            if sock is not None:
-                sock.close()
-        with self._state_lock:
-            self._state = "stopped"
+        if state == "running":
+            self._stop()
+        elif state == "stopping" and not self._own_thread():
+            # Another thread is stopping: return only once it is done. (One of our own
+            # threads must not wait: that stop() may be joining it.)
+            self._stopped.wait()
+        if state != "new":
+            self._join(time.monotonic() + self.stop_timeout)
+
+    def _stop(self) -> None:
+        try:
+            self.drain_deadline = time.monotonic() + self.stop_timeout / 2
+            self._stopping.set()
+            assert self._wake_writer is not None
+            self._step(self._wake_writer.send, b"\0")
+            self._step(self._interrupt)
+            stuck = self._join(time.monotonic() + self.stop_timeout)
+            if stuck:
+                self._step(self._abandon, stuck)
+        finally:
+            with self._threads_lock:
+                self._joined = True
+            try:
+                self._step(self._close)
+            finally:
+                for sock in (self._wake_reader, self._wake_writer):
+                    if sock is not None:
+                        sock.close()
+                with self._state_lock:
+                    self._state = "stopped"
+                self._stopped.set()
+
+    def _step(self, step: Callable[..., object], *args: Any) -> None:
+        """Run one step of stop(); an error in it is recorded, and stop() goes on."""
+        try:
+            step(*args)
+        except Exception as error:
+            self._record_error(error)
+
+    def _own_thread(self) -> bool:
+        me = threading.current_thread()
+        with self._threads_lock:
+            return me in self._threads
 
     def __enter__(self: L) -> L:
         return self.start()
@@ -101,24 +135,47 @@ class Lifecycle:
         """Call ``drain`` each time ``sock`` is readable, until stop() or ``drain`` says False.
 
         The wait includes the wake-up socket, so stop() ends it at once: no polling.
+        An exception from ``drain`` is recorded and serving goes on; while drain keeps
+        failing, the loop backs off (up to half a second) instead of spinning.
         """
         assert self._wake_reader is not None
+        backoff = 0.0
         with selectors.DefaultSelector() as selector:
             selector.register(sock, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while True:
                 selector.select()
-                if self._stopping.is_set() or not drain():
+                if self._stopping.is_set():
                     return
+                try:
+                    if not drain():
+                        return
+                    backoff = 0.0
+                except Exception as error:
+                    self._record_error(error)
+                    backoff = min(max(backoff * 2, 0.01), 0.5)
+                    if self._stopping.wait(backoff):
+                        return
 
     def _join(self, deadline: float) -> list[threading.Thread]:
-        """Join every thread but the caller's by ``deadline``; return those still alive."""
+        """Join every thread but the caller's by ``deadline``; return those still alive.
+
+        Threads started while joining (a connection accepted as stop() came) are
+        joined too: the loop takes new ones until none is left.
+        """
         me = threading.current_thread()
-        with self._threads_lock:
-            threads = [t for t in self._threads if t is not me]
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return [t for t in threads if t.is_alive()]
+        seen: set[threading.Thread] = {me}
+        alive: list[threading.Thread] = []
+        while True:
+            with self._threads_lock:
+                threads = [t for t in self._threads if t not in seen]
+            if not threads:
+                return alive
+            seen.update(threads)
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    alive.append(thread)
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         """Run ``target`` in a thread that stop() will join.
@@ -128,6 +185,8 @@ class Lifecycle:
         """
         thread = threading.Thread(target=target, name=f"socketdouble-{name}", daemon=True)
         with self._threads_lock:
+            if self._joined:
+                raise RuntimeError(f"{self!r} is stopping and has joined its threads: {name} cannot start")
             if len(self._threads) >= self._prune_at:
                 self._threads = {t for t in self._threads if t.is_alive()}
                 self._prune_at = max(64, 2 * len(self._threads))
@@ -154,6 +213,10 @@ class Lifecycle:
 
     def _interrupt(self) -> None:
         """Unblock every worker (shut its connection down)."""
+
+    def _record_error(self, error: BaseException) -> None:
+        """An error outside any connection (the serve loop, stop()): servers record it."""
+        raise error
 
     def _abandon(self, threads: list[threading.Thread]) -> None:
         """Threads outlived the deadline: report them and close what they hold."""

@@ -2,191 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import select
 import socket
-import ssl
-import struct
 import threading
-from collections.abc import Callable
+import time
 from typing import Any
 
-from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
-from ..core.recording import EventSink
-from ..core.rules import RuleBook
+from ..core.recording import ConnectionRecord
 from . import fork
 from .addresses import listen_backlog
 from .base import BaseServer
-from .compat import RecordingSocket
+from .session import LINGER_RESET, READ_SIZE, StreamSession, peer_has_closed, shutdown_fd
 
-READ_SIZE = 65536
+__all__ = [
+    "LINGER_RESET",
+    "READ_SIZE",
+    "StreamServer",
+    "StreamSession",
+    "peer_has_closed",
+    "shutdown_fd",
+]
+
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
-
-
-def shutdown_fd(fd: int) -> None:
-    """Shut a socket down by descriptor, waking any thread blocked on it."""
-    sock = socket.socket(fileno=fd)
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        sock.detach()
-
-
-def peer_has_closed(fd: int) -> bool:
-    """True when the peer of ``fd`` has shut its sending side (FIN, or a Unix close).
-
-    Asked by stop() before it shuts a connection down itself: after that, end of file
-    can no longer tell the peer's close from the server's own.
-    """
-    poller = select.poll()
-    poller.register(fd, select.POLLRDHUP)
-    return any(event & (select.POLLRDHUP | select.POLLHUP) for _, event in poller.poll(0))
-
-
-class StreamSession:
-    """One connection: TLS handshake if asked, then a handler or a conversation."""
-
-    def __init__(
-        self,
-        server: StreamServer,
-        sock: socket.socket,
-        peer: Any,
-        sink: EventSink,
-        rules: RuleBook,
-        stopping: threading.Event,
-        release: Callable[[StreamSession], None],
-    ) -> None:
-        self.server = server
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.peer = peer
-        self.sink = sink
-        self.rules = rules
-        self.stopping = stopping
-        self.release = release
-        self.thread: threading.Thread | None = None
-        #: More descriptors stop() must shut down to unblock this session (a proxy's upstream).
-        self.extra_fds: list[int] = []
-        #: Descriptors whose peer had already closed its side when stop() shut them down:
-        #: end of file on them after stop() is still the peer's close, to be recorded.
-        self.closed_by_peer: set[int] = set()
-
-    def run(self) -> None:
-        reason = "server closed"
-        try:
-            reason = self._handshake() or self.server.session_body(self)
-        except Exception as error:
-            if self.stopping.is_set() and isinstance(error, OSError):
-                reason = "server stopped"
-            else:
-                self.sink.on_error(error)
-                reason = "server error"
-        finally:
-            self._finish(reason)
-
-    def _handshake(self) -> str | None:
-        context = self.server.ssl_context
-        if context is None:
-            return None
-        self.sock = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
-        try:
-            self.sock.do_handshake()
-        except (ssl.SSLEOFError, ConnectionError) as error:
-            if self.stopping.is_set():
-                return "server stopped"
-            self.sink.on_note(f"peer left during the TLS handshake: {error}")
-            return "client closed during the TLS handshake"
-        except ssl.SSLError as error:
-            # A TLS-level refusal (bad certificate, no common cipher) is the peer's doing
-            # even if stop() came meanwhile; stop() itself only ever causes EOF or OSError.
-            self.sink.on_error(error)
-            return "TLS handshake failed"
-        except OSError:
-            if self.stopping.is_set():
-                return "server stopped"
-            raise
-        return None
-
-    def converse(self) -> str:
-        """Play the conversation (rules, script, recorder) on this connection."""
-        conversation = self.server.conversation(self.sink, self.rules)
-        reason = self._perform(conversation.open())
-        if reason:
-            return reason
-        recv = self.sock.recv
-        while True:
-            try:
-                data = recv(READ_SIZE)
-            except ssl.SSLEOFError:  # TLS peer left without close_notify: a normal close
-                data = b""
-            except ConnectionResetError:
-                return "server stopped" if self.stopping.is_set() else "client reset"
-            if not data:
-                if self.stopping.is_set():
-                    return "server stopped"
-                return self._perform(conversation.end()) or "client closed"
-            actions = conversation.receive(data)
-            if actions:
-                reason = self._perform(actions)
-                if reason:
-                    return reason
-
-    def _perform(self, actions: list[Action]) -> str | None:
-        for action in actions:
-            if isinstance(action, Send):
-                self.sink.on_sent(action.data)
-                try:
-                    self.sock.sendall(action.data)
-                except (BrokenPipeError, ConnectionResetError) as error:
-                    self.sink.on_note(f"could not send: {error}")
-                    return "client reset"
-            elif isinstance(action, Sleep):
-                if self.stopping.wait(action.seconds):
-                    return "server stopped"
-            elif isinstance(action, Close):
-                return "server closed"
-            elif isinstance(action, Reset):
-                self.reset_on_close()
-                return "server reset"
-            elif isinstance(action, ShutdownWrite):
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(self.sock, socket.SHUT_WR)
-        return None
-
-    def reset_on_close(self) -> None:
-        """Make the coming close send RST instead of FIN."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-
-    def handle(self) -> str:
-        """Run the socketserver handler class on this connection."""
-        server = self.server
-        assert server.handler is not None
-        conversation = server.conversation(self.sink, self.rules)
-        request = RecordingSocket(self.sock, conversation)
-        try:
-            server.handler(request, self.peer, server)  # type: ignore[arg-type]
-        except Exception as error:
-            if not (self.stopping.is_set() and isinstance(error, (OSError, ValueError))):
-                self.sink.on_error(error)
-        if self.stopping.is_set():
-            return "server stopped"
-        if request.eof:
-            conversation.end()
-            return "client closed"
-        return "handler returned"
-
-    def _finish(self, reason: str) -> None:
-        self.release(self)
-        if reason != "server reset":
-            # FIN now, even if another descriptor (a fork parent's) still holds it.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        self.sock.close()
-        self.sink.on_closed(reason)
+#: Most connections stop() takes from the listen backlog to record them.
+BACKLOG_DRAIN_MAX = 4096
 
 
 class StreamServer(BaseServer):
@@ -198,7 +37,9 @@ class StreamServer(BaseServer):
         super().__init__(*args, **kwargs)
         self._sessions: dict[int, StreamSession] = {}
         self._children: dict[int, tuple[int, threading.Thread | None]] = {}
-        self._sessions_lock = threading.Lock()
+        #: Guards the live sessions and what stop() did to their descriptors.
+        self.sessions_lock = threading.Lock()
+        self._interrupted = False  # stop() has shut every live session down
         self._backoff = 0.0  # seconds to wait after running out of descriptors
 
     def _listen(self, sock: socket.socket) -> None:
@@ -207,6 +48,14 @@ class StreamServer(BaseServer):
     def session_body(self, session: StreamSession) -> str:
         """Serve one connection after any TLS handshake; return why it closed."""
         return session.handle() if self.handler is not None else session.converse()
+
+    def unserved_body(self, session: StreamSession) -> str:
+        """Serve a connection accepted as stop() came; return why it closed.
+
+        Its socket is non-blocking: only what the client had sent is read. No handler
+        runs (one could block stop()); the conversation frames and records the bytes.
+        """
+        return session.converse()
 
     def _serve(self) -> None:
         assert self.socket is not None
@@ -231,7 +80,11 @@ class StreamServer(BaseServer):
                     self.recording.add_error(error)
                 continue
             self._backoff = 0.0
-            self._dispatch(conn, peer)
+            try:
+                self._dispatch(conn, peer)
+            except Exception as error:  # setsockopt, verify: this connection is lost, serving goes on
+                self.recording.add_error(error)
+                conn.close()
             if self._stopping.is_set():
                 return False
 
@@ -243,40 +96,47 @@ class StreamServer(BaseServer):
             conn.close()
             return
         record = self.recording.open_connection(peer)
-        if self.concurrency == "fork":
-            self._fork(conn, peer, record)
-            return
-        session = StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release)
-        with self._sessions_lock:
-            if self._stopping.is_set():
-                conn.close()
-                record.on_closed("server stopped")
-                return
-            self._sessions[id(session)] = session
-        if self.concurrency == "serial":
-            session.thread = threading.current_thread()
-            session.run()
-            return
         try:
-            session.thread = self._spawn(session.run, f"connection-{record.number}")
-        except RuntimeError as error:  # cannot start a new thread
+            self._start_session(conn, peer, record)
+        except Exception as error:  # fork, thread start, a subclass: record it on the connection
             record.on_error(error)
-            self._release(session)
             conn.close()
             record.on_closed("server error")
 
+    def _start_session(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> None:
+        session = StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release)
+        with self.sessions_lock:
+            unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
+            if not unserved and self.concurrency != "fork":
+                self._sessions[id(session)] = session
+        if unserved:
+            session.run_unserved()
+        elif self.concurrency == "fork":
+            self._fork(conn, peer, record)
+        elif self.concurrency == "serial":
+            session.thread = threading.current_thread()
+            session.run()
+        else:
+            try:
+                session.thread = self._spawn(session.run, f"connection-{record.number}")
+            except BaseException:
+                self._release(session)
+                raise
+
     def track_fd(self, session: StreamSession, fd: int) -> None:
-        """Have stop() shut ``fd`` down too, to unblock ``session``."""
-        with self._sessions_lock:
+        """Have stop() shut ``fd`` down too, to unblock ``session`` (at once if stop() came)."""
+        with self.sessions_lock:
             session.extra_fds.append(fd)
+            if self._interrupted:
+                self._shut(session, fd)
 
     def untrack_fd(self, session: StreamSession, fd: int) -> None:
         """Forget ``fd`` before closing it, so stop() never touches a reused number."""
-        with self._sessions_lock:
+        with self.sessions_lock:
             session.extra_fds.remove(fd)
 
     def _release(self, session: StreamSession) -> None:
-        with self._sessions_lock:
+        with self.sessions_lock:
             self._sessions.pop(id(session), None)
 
     def _fork(self, conn: socket.socket, peer: Any, record: Any) -> None:
@@ -292,51 +152,73 @@ class StreamServer(BaseServer):
             try:
                 fork.relay(pid, channel, record, self.rules)
             finally:
-                with self._sessions_lock:
+                with self.sessions_lock:
                     self._children.pop(pid, None)
                 conn.close()
 
-        with self._sessions_lock:
+        with self.sessions_lock:
             self._children[pid] = (fd, None)
         thread = self._spawn(watch, f"fork-{pid}")
-        with self._sessions_lock:
+        with self.sessions_lock:
             if pid in self._children:
                 self._children[pid] = (fd, thread)
 
     def _close(self) -> None:
-        self._drain_backlog()
-        super()._close()
+        try:
+            self._drain_backlog()
+        finally:
+            super()._close()
 
     def _drain_backlog(self) -> None:
-        """Record connections the kernel accepted that stop() came before serving."""
+        """Serve what connections still in the listen backlog had sent (bounded, never blocking)."""
         if self.socket is None:
             return
-        while True:
+        for _ in range(BACKLOG_DRAIN_MAX):
             try:
                 conn, peer = self.socket.accept()
-            except OSError:
+            except (BlockingIOError, InterruptedError):
                 return
-            record = self.recording.open_connection(peer)
-            with contextlib.suppress(OSError):
-                data = conn.recv(READ_SIZE, socket.MSG_DONTWAIT)
-                if data and self.ssl_context is None:  # TLS bytes here would be ciphertext
-                    record.on_received(data)
-            record.on_note("connected as the server stopped: not served")
+            except OSError as error:  # out of descriptors: the rest of the backlog is reset unseen
+                self.recording.add_error(error)
+                return
+            try:
+                if time.monotonic() < self.drain_deadline:
+                    self._serve_unserved(conn, peer)
+                else:
+                    record = self.recording.open_connection(peer)
+                    record.on_note("connected as the server stopped: not read, stop() had no time left")
+                    conn.close()
+                    record.on_closed("server stopped")
+            except Exception as error:
+                self.recording.add_error(error)
+                conn.close()
+
+    def _serve_unserved(self, conn: socket.socket, peer: Any) -> None:
+        if not self.verified(conn, peer):
             conn.close()
-            record.on_closed("server stopped")
+            return
+        record = self.recording.open_connection(peer)
+        StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release).run_unserved()
 
     def _interrupt(self) -> None:
-        with self._sessions_lock:
+        with self.sessions_lock:
+            self._interrupted = True
             for session in self._sessions.values():
                 for fd in (session.fd, *session.extra_fds):
-                    if peer_has_closed(fd):
-                        session.closed_by_peer.add(fd)
-                    shutdown_fd(fd)
+                    self._shut(session, fd)
             for fd, _ in self._children.values():
                 shutdown_fd(fd)
 
+    @staticmethod
+    def _shut(session: StreamSession, fd: int) -> None:
+        """Shut ``fd`` down, noting first whether its peer had closed (sessions lock held)."""
+        if peer_has_closed(fd):
+            session.closed_by_peer.add(fd)
+        session.shut_down.add(fd)
+        shutdown_fd(fd)
+
     def _abandon(self, threads: list[threading.Thread]) -> None:
-        with self._sessions_lock:
+        with self.sessions_lock:
             sessions = list(self._sessions.values())
             children = dict(self._children)
         for session in sessions:
