@@ -46,7 +46,12 @@ def test_a_difference_is_caught_at_its_first_byte() -> None:
     assert player.receive(b"PO") == [Close()]
     [(_, got, hint)] = recording.unmatched_details
     assert got == b"PO"
-    assert hint == "recorded connection 1, client turn 1: b'PING\\n'; first difference at byte 1"
+    assert hint.splitlines() == [
+        "connection 1, client turn 1: first difference at byte 1 (client sent 2 byte(s), recorded 5)",
+        "      recorded [0:5]  'PING\\n'",
+        "      client   [0:2]  'PO'",
+        "                        ^",
+    ]
     assert player.over
 
 
