@@ -52,7 +52,9 @@ def test_identical_first_turns_are_taken_in_recorded_order() -> None:
     first, _ = player(b)
     second, _ = player(b)
     first.open(), second.open()
-    assert first.receive(b"GET /a\n") == [Send(b"first\n")]
+    assert first.receive(b"GET") == []  # one distinct first turn fits: chosen, the earliest
+    assert b.unused() == [2]
+    assert first.receive(b" /a\n") == [Send(b"first\n")]
     assert second.receive(b"GET /a\n") == [Send(b"second\n")]
 
 
@@ -143,7 +145,9 @@ def test_whole_turn_chooses_only_a_whole_recorded_first_turn() -> None:
     assert isinstance(b.choose(b"GET /ab", whole_turn=True), NoMatch)  # longer: goes upstream
     assert isinstance(b.choose(b"GET /a\nmore", whole_turn=True), NoMatch)
     assert b.choose(b"GET /a\n", whole_turn=True) == Chosen(1, b.cassette.connections[0])
-    assert b.choose(b"GET /a\n", whole_turn=True) == NoMatch("no recorded connection is left for this one")
+    assert b.choose(b"GET /a\n", whole_turn=True) == NoMatch(
+        "beyond the recording: no recorded connection is left for this one"
+    )
 
 
 def test_a_chooser_fed_as_bytes_arrive_then_a_replay_of_the_chosen_connection() -> None:
@@ -160,3 +164,17 @@ def test_a_chooser_fed_as_bytes_arrive_then_a_replay_of_the_chosen_connection() 
     assert live.receive(first_bytes) == [Send(b"B\n")]
     assert recording.requests == [b"GET /b\n"]
     assert b.unused() == [1]
+
+
+def test_a_client_that_closes_while_undecided_is_reported() -> None:
+    b = book(GET_A, GET_B)
+    live, recording = player(b)
+    live.open()
+    assert live.receive(b"GET /") == []
+    assert live.end() == []
+    [(_, got, report)] = recording.unmatched_details
+    assert got == b"GET /"
+    assert report == (
+        "the client closed after 5 byte(s), before its first turn matched a whole recorded one "
+        "(it fits the first turns of connection(s) 1, 2)"
+    )

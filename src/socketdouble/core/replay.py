@@ -56,15 +56,11 @@ class StreamReplay:
         self._clock = 0.0
         self._check: TurnCheck | None = None
         self._choice: FirstTurnChoice | None = None
+        self._undecided: Undecided | None = None
         if chosen is not None:
             self._bind(chosen)
         elif book.match == "first_request":
             self._choice = book.chooser()
-
-    @property
-    def compared(self) -> int:
-        """Live bytes compared against the current turn so far (a work counter)."""
-        return self._check.compared if self._check is not None else 0
 
     def _bind(self, chosen: Chosen) -> None:
         self.number, self.events = chosen.number, chosen.connection.events
@@ -90,7 +86,7 @@ class StreamReplay:
         self.buffer += data
         actions: list[Action] = []
         if not self.number:
-            assert self._choice is not None
+            assert self._choice is not None  # dropped only once decided: chosen, or over
             actions = self._decided(self._choice.feed(data))
             if not self.number:
                 return actions
@@ -146,8 +142,11 @@ class StreamReplay:
     def _end_unchosen(self) -> list[Action]:
         """first_request: the client closed before a recorded connection was chosen."""
         if self.buffer:
+            fitting = ", ".join(map(str, self._undecided.candidates if self._undecided else ()))
             self.sink.on_unmatched(
-                bytes(self.buffer), "the client closed before its first turn matched a recorded connection"
+                bytes(self.buffer),
+                f"the client closed after {len(self.buffer)} byte(s), before its first turn matched "
+                f"a whole recorded one (it fits the first turns of connection(s) {fitting})",
             )
             return []
         chosen = self.book.take_silent()
@@ -159,7 +158,9 @@ class StreamReplay:
 
     def _decided(self, decision: Decision) -> list[Action]:
         if isinstance(decision, Undecided):
+            self._undecided = decision
             return []
+        self._choice = None  # decided: drop its copy of the first bytes
         if isinstance(decision, NoMatch):
             self.sink.on_unmatched(bytes(self.buffer), decision.report)
             self.over = True

@@ -154,7 +154,7 @@ class ReplayBook:
                 return Undecided(tuple(sorted(i + 1 for i in fitting.values())))
             if nearest is None:
                 if not self._unused:
-                    return NoMatch("no recorded connection is left for this one")
+                    return NoMatch("beyond the recording: no recorded connection is left for this one")
                 left = ", ".join(str(i + 1) for i in self._unused)
                 return NoMatch(f"no unused recorded connection begins with a client turn (unused: {left})")
             offset, index = -nearest[0], nearest[1]
