@@ -55,3 +55,11 @@ def test_a_literal_fill_byte_without_patterns_is_compared_like_any_other() -> No
 def test_finish_needs_the_whole_turn() -> None:
     with pytest.raises(ValueError, match="needs 4 live bytes, got 2"):
         TurnCheck(b"abcd").finish(b"ab")
+
+
+def test_misfit_of_a_first_turn() -> None:
+    assert TurnCheck(b"GET /a\n").misfit(b"GET /") is None
+    assert TurnCheck(b"GET /a\n").misfit(b"GET /a\n") is None
+    assert TurnCheck(b"GET /a\n").misfit(b"GET /b") == 5
+    assert TurnCheck(b"GET /a\n").misfit(b"GET /a\nGET") == 7  # more than the whole turn
+    assert TurnCheck(b"AUTH ******\n", SECRET).misfit(b"AUTH ab-def\n") == 7

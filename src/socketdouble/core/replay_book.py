@@ -129,23 +129,18 @@ class ReplayBook:
                 turn = self._first_turn(index)
                 if turn in fitting or turn in ruled_out:
                     continue
-                check = choice.checks.get(turn) or choice.checks.setdefault(
-                    turn, TurnCheck(turn, self.redactor)
-                )
-                difference = check.advance(live)
-                if difference is None and len(live) >= len(turn):
-                    if not check.finish(live):
-                        difference = check.difference
-                    elif len(live) > len(turn):
-                        difference = len(turn)  # more than the whole turn, unanswered: not this one
-                    else:
-                        whole.append(index)
-                if difference is None:
+                check = choice.checks.get(turn)
+                if check is None:
+                    check = choice.checks[turn] = TurnCheck(turn, self.redactor)
+                miss = check.misfit(live)
+                if miss is None:
                     fitting[turn] = index
+                    if len(live) == len(turn):
+                        whole.append(index)
                     continue
                 ruled_out.add(turn)
-                if nearest is None or (-difference, index) < nearest:
-                    nearest = (-difference, index)
+                if nearest is None or (-miss, index) < nearest:
+                    nearest = (-miss, index)
             if whole:
                 return self._take(min(whole))
             if len(fitting) == 1 and live and not choice.whole_turn:

@@ -68,6 +68,20 @@ class TurnCheck:
         self._finished = self.difference is None
         return self._finished
 
+    def misfit(self, live: bytes | bytearray) -> int | None:
+        """For a first turn, nothing answered yet: where the live bytes stop fitting, or None.
+
+        The first sure difference, or ``len(recorded)`` when the client sent more than
+        the whole turn (it would have waited for the answer); None while they fit.
+        """
+        difference = self.advance(live)
+        if difference is None and len(live) >= len(self.recorded):
+            if not self.finish(live):
+                return self.difference
+            if len(live) > len(self.recorded):
+                return len(self.recorded)
+        return difference
+
     def _sure_difference(self, chunk: bytes | bytearray, start: int) -> int | None:
         """In ``chunk`` (live bytes from ``start``), the first difference at a non-fill byte."""
         if self.redactor is None:
