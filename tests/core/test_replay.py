@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from socketdouble.core.actions import Close, Reset, Send, ShutdownWrite, Sleep
 from socketdouble.core.cassette import Cassette, Data, RecordedConnection, Redactor
 from socketdouble.core.cassette import Close as CloseEvent
@@ -46,7 +48,12 @@ def test_a_difference_is_caught_at_its_first_byte() -> None:
     assert player.receive(b"PO") == [Close()]
     [(_, got, hint)] = recording.unmatched_details
     assert got == b"PO"
-    assert hint == "recorded connection 1, client turn 1: b'PING\\n'; first difference at byte 1"
+    assert hint.splitlines() == [
+        "connection 1, client turn 1: first difference at byte 1 (client sent 2 byte(s), recorded 5)",
+        "      recorded [0:5]  'PING\\n'",
+        "      client   [0:2]  'PO'",
+        "                        ^",
+    ]
     assert player.over
 
 
@@ -132,3 +139,106 @@ def test_first_difference() -> None:
     assert first_difference(b"abc", b"abd") == 2
     assert first_difference(b"ab", b"abc") is None
     assert first_difference(b"abcd", b"abc") == 3
+
+
+class CountingBytes(bytes):
+    """A recorded turn that counts how many of its bytes a comparison touched."""
+
+    touched = 0
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def]
+        result = super().__getitem__(key)
+        CountingBytes.touched += len(result) if isinstance(key, slice) else 1
+        return result
+
+    def startswith(self, prefix, *args):  # type: ignore[no-untyped-def]
+        CountingBytes.touched += len(prefix)
+        return super().startswith(prefix, *args)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        CountingBytes.touched += len(self)
+        return super().__iter__()
+
+    def __eq__(self, other: object) -> bool:
+        CountingBytes.touched += len(self)
+        return super().__eq__(other)
+
+    __hash__ = bytes.__hash__
+
+
+def test_a_long_turn_is_compared_in_linear_time() -> None:
+    size = 4 * 1024 * 1024
+    recorded = CountingBytes(bytes(range(256)) * (size // 256))
+    player, recording = replay(book([Data(0, "client", recorded), Data(0, "server", b"done")]))
+    player.open()
+    CountingBytes.touched = 0
+    answers = [player.receive(recorded[start : start + 65536]) for start in range(0, size, 65536)]
+    assert answers[-1] == [Send(b"done")] and not any(answers[:-1])
+    slicing = size  # the test's own slices above
+    assert CountingBytes.touched - slicing <= size  # each live byte compared once, not once per read
+    assert recording.requests == [bytes(recorded)]
+
+
+@pytest.mark.parametrize("ignore", [[], [rb"id=\d+"]])
+def test_a_short_wrong_turn_is_closed_at_once_with_or_without_patterns(ignore: list[bytes]) -> None:
+    player, recording = replay(
+        book([Data(0, "client", b"HELLO id=1700000000\n"), Data(0, "server", b"welcome\n")], redact=ignore)
+    )
+    player.open()
+    assert player.receive(b"HELP") == [Close()]  # 4 of 20 bytes: the client would wait for an answer
+    [(_, got, report)] = recording.unmatched_details
+    assert got == b"HELP"
+    assert report.startswith("connection 1, client turn 1: first difference at byte 3 (client sent 4 byte(s)")
+
+
+def test_a_difference_after_redacted_bytes_is_still_caught_at_once() -> None:
+    player, recording = replay(
+        book(
+            [Data(0, "client", b"AUTH ******\nQUIT\n"), Data(0, "server", b"+OK\n")],
+            redact=[rb"(?<=AUTH )\w+"],
+        )
+    )
+    player.open()
+    assert player.receive(b"AUTH hunter\nQUIZ") == [Close()]
+    report = recording.unmatched_details[0][2]
+    assert "first difference at byte 15" in report
+    assert "hunter" not in report  # the report shows the client's bytes redacted, as the recording was
+
+
+def test_a_wrong_value_where_the_recording_is_redacted_is_judged_with_the_whole_turn() -> None:
+    player, recording = replay(
+        book([Data(0, "client", b"AUTH ******\n"), Data(0, "server", b"+OK\n")], redact=[rb"(?<=AUTH )\w+"])
+    )
+    player.open()
+    assert player.receive(b"AUTH ab-") == []  # may still be a secret: wait for the turn
+    assert player.receive(b"def\n") == [Close()]
+    assert "first difference at byte 7" in recording.unmatched_details[0][2]
+
+
+def test_a_client_leaving_mid_turn_is_reported() -> None:
+    player, recording = replay(book(SESSION))
+    player.open()
+    assert player.receive(b"PI") == []
+    assert player.end() == []
+    [(_, got, report)] = recording.unmatched_details
+    assert got == b"PI"
+    assert report.startswith(
+        "client closed mid-turn: connection 1, client turn 1: first difference at byte 2"
+    )
+
+
+def test_a_datagram_with_extra_trailing_bytes_is_unmatched() -> None:
+    cassette = Cassette(
+        "udp", [RecordedConnection(0.0, [Data(0.0, "client", b"abc"), Data(0.1, "server", b"A")])]
+    )
+    shared = ReplayBook(cassette, Redactor())
+    recording = Recording("d")
+    peer = DatagramReplay(recording.open_connection(("127.0.0.1", 5)), shared)
+    assert peer.datagram(b"abcd") == []
+    assert peer.datagram(b"ab") == []
+    first, second = (report for _, _, report in recording.unmatched_details)
+    assert first.startswith(
+        "recorded datagram 1 (peer 1): first difference at byte 3 (client sent 4 byte(s), recorded 3)"
+    )
+    assert second.startswith("recorded datagram 1 (peer 1): first difference at byte 2")
+    assert peer.datagram(b"abc") == [Send(b"A")]

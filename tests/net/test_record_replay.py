@@ -83,7 +83,8 @@ def test_a_different_request_fails_with_the_recorded_one_beside_it(tmp_path: Pat
         replay.check()
     message = str(failure.value)
     assert "b'GET kez\\r\\n'" in message
-    assert "recorded connection 1, client turn 1: b'GET key\\r\\n'; first difference at byte 6" in message
+    assert "connection 1, client turn 1: first difference at byte 6" in message
+    assert "recorded [0:9]  'GET key\\r\\n'\n" in message
 
 
 def test_unused_recorded_connections_are_reported(tmp_path: Path) -> None:

@@ -1,169 +1,112 @@
 """Replaying a cassette: conversations that answer as the upstream did.
 
-:class:`ReplayBook` hands recorded connections to new connections (in recorded order,
-or by first request) and keeps what is unused. :class:`StreamReplay` plays one stream
-connection, comparing each client turn as its bytes arrive; :class:`DatagramReplay`
-matches datagrams against the recorded ones in recorded order, whatever the peer.
+:class:`StreamReplay` plays one stream connection, comparing each client turn as its
+bytes arrive (each byte once: linear time) and deciding at the first byte that can
+never match; :class:`DatagramReplay` matches datagrams against the recorded ones in
+recorded order, whatever the peer. Which recorded connection a live one plays is the
+:class:`~.replay_book.ReplayBook`'s decision.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Literal
-
 from .actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
-from .cassette import Cassette, Data, RecordedConnection, Redactor
 from .cassette import Close as CloseEvent
+from .cassette import Data, Event
+from .mismatch import describe, describe_extra, first_difference
 from .recording import EventSink
+from .replay_book import Chosen, Decision, FirstTurnChoice, Match, NoMatch, ReplayBook, Undecided
+from .turncheck import TurnCheck
 
-Match = Literal["order", "first_request"]
-
-
-def first_difference(got: bytes, expected: bytes) -> int | None:
-    """Offset of the first differing byte of ``got`` against ``expected``'s start."""
-    for offset, (a, b) in enumerate(zip(got, expected, strict=False)):
-        if a != b:
-            return offset
-    return None if len(got) <= len(expected) else len(expected)
-
-
-def describe_mismatch(got: bytes, expected: bytes, where: str) -> str:
-    offset = first_difference(got, expected)
-    at = "" if offset is None else f"; first difference at byte {offset}"
-    return f"recorded {where}: {expected!r}{at}"
-
-
-class ReplayBook:
-    """The recorded connections of one replay server, shared by its connections."""
-
-    def __init__(self, cassette: Cassette, redactor: Redactor, match: Match = "order") -> None:
-        # Recorded client turns pass through the same patterns as live ones, so patterns
-        # added at replay (bytes to ignore) apply to both sides of the comparison.
-        self.cassette = _normalized(cassette, redactor) if redactor else cassette
-        self.redactor = redactor
-        self.match = match
-        self._lock = threading.Lock()
-        self._unused = list(range(len(cassette.connections)))
-        self._exchanges = _exchanges(cassette) if cassette.datagram else []
-        self._next_exchange = 0
-
-    def take(self, first_request: bytes | None = None) -> tuple[int, RecordedConnection] | None:
-        """The next unused recorded connection (by first request if asked), or None."""
-        with self._lock:
-            for index in self._unused:
-                if first_request is not None:
-                    turns = self.cassette.connections[index].client_turns()
-                    probe = self.redactor(first_request)
-                    size = min(len(probe), len(turns[0])) if turns else 0
-                    if not turns or probe[:size] != turns[0][:size]:
-                        continue
-                self._unused.remove(index)
-                return index + 1, self.cassette.connections[index]
-        return None
-
-    def unused(self) -> list[int]:
-        """Numbers (from 1) of recorded connections no client used."""
-        with self._lock:
-            if self.cassette.datagram:
-                return sorted({number for number, *_ in self._exchanges[self._next_exchange :]})
-            return [index + 1 for index in self._unused]
-
-    def next_exchange(self, request: bytes) -> tuple[bool, list[bytes], str]:
-        """Datagrams: (matched, responses, hint) for the next recorded exchange."""
-        with self._lock:
-            if self._next_exchange >= len(self._exchanges):
-                return False, [], "the recording has no more datagrams"
-            number, expected, responses = self._exchanges[self._next_exchange]
-            if self.redactor(request) == expected:
-                self._next_exchange += 1
-                return True, responses, ""
-            return False, [], describe_mismatch(self.redactor(request), expected, f"datagram (peer {number})")
-
-
-def _normalized(cassette: Cassette, redactor: Redactor) -> Cassette:
-    def client_side(event: Data | CloseEvent) -> Data | CloseEvent:
-        if isinstance(event, Data) and event.side == "client":
-            return Data(event.t, event.side, redactor(event.payload))
-        return event
-
-    connections = [
-        RecordedConnection(c.opened, [client_side(e) for e in c.events]) for c in cassette.connections
-    ]
-    return Cassette(cassette.kind, connections, cassette.redact)
-
-
-def _exchanges(cassette: Cassette) -> list[tuple[int, bytes, list[bytes]]]:
-    timed = []
-    for number, connection in enumerate(cassette.connections, 1):
-        current: tuple[float, int, bytes, list[bytes]] | None = None
-        for event in connection.events:
-            if not isinstance(event, Data):
-                continue
-            if event.side == "client":
-                current = (connection.opened + event.t, number, event.payload, [])
-                timed.append(current)
-            elif current is not None:
-                current[3].append(event.payload)
-    timed.sort(key=lambda exchange: exchange[0])
-    return [(number, request, responses) for _, number, request, responses in timed]
+__all__ = [
+    "Chosen",
+    "DatagramReplay",
+    "Decision",
+    "FirstTurnChoice",
+    "Match",
+    "NoMatch",
+    "ReplayBook",
+    "StreamReplay",
+    "Undecided",
+    "first_difference",
+]
 
 
 class StreamReplay:
-    """One stream connection replayed from its recording; fed bytes, returns actions."""
+    """One stream connection replayed from its recording; fed bytes, returns actions.
 
-    def __init__(self, sink: EventSink, book: ReplayBook, *, timing: bool = False) -> None:
+    ``chosen`` binds it to a recorded connection the caller already chose with
+    :meth:`ReplayBook.choose` (a ``new_episodes`` server): call :meth:`open`, then
+    :meth:`receive` with the same bytes the choice was made on.
+    """
+
+    def __init__(
+        self, sink: EventSink, book: ReplayBook, *, timing: bool = False, chosen: Chosen | None = None
+    ) -> None:
         self.sink = sink
         self.book = book
         self.timing = timing
+        #: The recorded connection's number (from 1); 0 while none is chosen.
         self.number = 0
-        self.events: list[Data | CloseEvent] = []
+        self.events: list[Event] = []
         self.position = 0
         self.turn = 0
-        self.buffer = b""
+        #: The client's bytes of the current turn not yet matched to a whole turn.
+        self.buffer = bytearray()
         self.over = False
         self._clock = 0.0
-        self._chosen = False
+        self._check: TurnCheck | None = None
+        self._choice: FirstTurnChoice | None = None
+        self._undecided: Undecided | None = None
+        if chosen is not None:
+            self._bind(chosen)
+        elif book.match == "first_request":
+            self._choice = book.chooser()
 
-    def _choose(self, first_request: bytes | None) -> bool:
-        self._chosen = True
-        taken = self.book.take(first_request)
-        if taken is None:
-            return False
-        self.number, connection = taken
-        self.events = connection.events
-        return True
+    def _bind(self, chosen: Chosen) -> None:
+        self.number, self.events = chosen.number, chosen.connection.events
 
     def open(self) -> list[Action]:
-        if self.book.match == "first_request":
-            return []
-        if not self._choose(None):
+        """The connection opened: play what the server said first, if it spoke first."""
+        if self.number:
+            return self._play_server()
+        if self._choice is not None:
+            return self._decided(self._choice.feed(b""))
+        chosen = self.book.take()
+        if chosen is None:
             return self._beyond_recording(b"")
+        self._bind(chosen)
         return self._play_server()
 
     def receive(self, data: bytes) -> list[Action]:
+        """Client bytes arrived: compare them, answer each whole turn as recorded."""
         self.sink.on_received(data)
         if self.over:
             self.sink.on_message(data)
             return []
         self.buffer += data
-        if not self._chosen and not self._choose(self.buffer):
-            return self._beyond_recording(self.buffer)
         actions: list[Action] = []
+        if not self.number:
+            assert self._choice is not None  # dropped only once decided: chosen, or over
+            actions = self._decided(self._choice.feed(data))
+            if not self.number:
+                return actions
         while self.buffer and not self.over:
             event = self._current()
             if not (isinstance(event, Data) and event.side == "client"):
-                return actions + self._beyond_recording(self.buffer)
-            expected = event.payload
-            got = self.buffer[: len(expected)]
-            compared = self.book.redactor(got) if self.book.redactor else got
-            if first_difference(compared, expected) is not None:
-                if self.book.redactor and len(self.buffer) < len(expected):
-                    break  # a secret may still be completing: judge the whole turn
-                return actions + self._mismatch(expected)
-            if len(self.buffer) < len(expected):
+                return actions + self._beyond_recording(bytes(self.buffer))
+            check = self._check
+            if check is None or check.recorded is not event.payload:
+                check = self._check = TurnCheck(event.payload, self.book.redactor)
+            if check.advance(self.buffer) is not None:
+                return actions + self._mismatch(check)
+            size = len(event.payload)
+            if len(self.buffer) < size:
                 break
-            self.sink.on_message(got)
-            self.buffer = self.buffer[len(expected) :]
+            if not check.finish(self.buffer):
+                return actions + self._mismatch(check)
+            self.sink.on_message(bytes(self.buffer[:size]))
+            del self.buffer[:size]  # cheap: bytearray drops its head without moving the rest
+            self._check = None
             self._clock = max(self._clock, event.t)
             self.position += 1
             self.turn += 1
@@ -174,8 +117,15 @@ class StreamReplay:
         """The client closed its side: play what the server did after that, if recorded."""
         if self.over:
             return []
+        if not self.number:
+            return self._end_unchosen()
         if self.buffer:
-            self.sink.on_unmatched(self.buffer, "an incomplete client turn at close")
+            upcoming = self._current()
+            expected = upcoming.payload if isinstance(upcoming, Data) else b""
+            where = f"client closed mid-turn: connection {self.number}, client turn {self.turn + 1}"
+            self.sink.on_unmatched(
+                bytes(self.buffer), describe(where, self.book.shown(self.buffer), expected)
+            )
             return []
         recorded = self.events[self.position] if self.position < len(self.events) else None
         if isinstance(recorded, CloseEvent) and recorded.side == "client":
@@ -184,12 +134,41 @@ class StreamReplay:
         upcoming = self._current()
         if isinstance(upcoming, Data) and upcoming.side == "client":
             self.sink.on_note(
-                f"client closed before recorded turn {self.turn + 1} of connection {self.number}: "
-                f"{upcoming.payload!r}"
+                f"client closed before recorded turn {self.turn + 1} of connection {self.number} "
+                f"({len(upcoming.payload)} bytes)"
             )
         return []
 
-    def _current(self) -> Data | CloseEvent | None:
+    def _end_unchosen(self) -> list[Action]:
+        """first_request: the client closed before a recorded connection was chosen."""
+        if self.buffer:
+            fitting = ", ".join(map(str, self._undecided.candidates if self._undecided else ()))
+            self.sink.on_unmatched(
+                bytes(self.buffer),
+                f"the client closed after {len(self.buffer)} byte(s), before its first turn matched "
+                f"a whole recorded one (it fits the first turns of connection(s) {fitting})",
+            )
+            return []
+        chosen = self.book.take_silent()
+        if chosen is None:
+            self.sink.on_note("client closed without sending anything; no recorded connection was chosen")
+            return []
+        self._bind(chosen)
+        return self.end()
+
+    def _decided(self, decision: Decision) -> list[Action]:
+        if isinstance(decision, Undecided):
+            self._undecided = decision
+            return []
+        self._choice = None  # decided: drop its copy of the first bytes
+        if isinstance(decision, NoMatch):
+            self.sink.on_unmatched(bytes(self.buffer), decision.report)
+            self.over = True
+            return [Close()]
+        self._bind(decision)
+        return self._play_server()
+
+    def _current(self) -> Event | None:
         while self.position < len(self.events):
             event = self.events[self.position]
             if isinstance(event, CloseEvent) and event.side == "client":
@@ -218,21 +197,20 @@ class StreamReplay:
                 actions.append(ShutdownWrite())
         return actions
 
-    def _mismatch(self, expected: bytes) -> list[Action]:
-        got = self.buffer
-        self.sink.on_unmatched(
-            got, describe_mismatch(got, expected, f"connection {self.number}, client turn {self.turn + 1}")
-        )
+    def _mismatch(self, check: TurnCheck) -> list[Action]:
+        where = f"connection {self.number}, client turn {self.turn + 1}"
+        shown = self.book.shown(self.buffer)
+        self.sink.on_unmatched(bytes(self.buffer), describe(where, shown, check.recorded, check.difference))
         self.over = True
         return [Close()]
 
     def _beyond_recording(self, got: bytes) -> list[Action]:
         where = (
-            f"connection {self.number} ended after {self.turn} client turn(s)"
+            f"beyond the recording: connection {self.number} ended after {self.turn} client turn(s)"
             if self.number
-            else "no recorded connection is left for this one"
+            else "beyond the recording: no recorded connection is left for this one"
         )
-        self.sink.on_unmatched(got, f"beyond the recording: {where}")
+        self.sink.on_unmatched(got, describe_extra(where, self.book.shown(got)))
         self.over = True
         return [Close()]
 
@@ -251,8 +229,8 @@ class DatagramReplay:
     def datagram(self, data: bytes) -> list[Action]:
         self.sink.on_received(data)
         self.sink.on_message(data)
-        matched, responses, hint = self.book.next_exchange(data)
+        matched, responses, report = self.book.next_exchange(data)
         if not matched:
-            self.sink.on_unmatched(data, hint)
+            self.sink.on_unmatched(data, report)
             return []
         return [Send(response) for response in responses]
