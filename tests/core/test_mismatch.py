@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import ast
-
-from socketdouble.core.mismatch import describe, describe_extra, escaped, first_difference, mostly_printable
+from socketdouble.core.mismatch import describe, describe_extra, first_difference
 
 
 def test_first_difference() -> None:
@@ -13,19 +11,6 @@ def test_first_difference() -> None:
     long = bytes(range(256)) * 40
     assert first_difference(long[:9000] + b"!" + long[9001:], long) == 9000  # the halving path
     assert first_difference(b"x" + long[1:], long) == 0
-
-
-def test_escaped_is_the_inside_of_a_single_quoted_bytes_repr() -> None:
-    for data in [b"GET /\r\n\t", b'it\'s "quoted" \\ \x00\xff', bytes(range(256))]:
-        assert f"b'{escaped(data)}'" == repr(data) or '"' in repr(data)[:2]
-        assert ast.literal_eval(f"b'{escaped(data)}'") == data
-    assert escaped(b"'") == "\\'"
-
-
-def test_mostly_printable() -> None:
-    assert mostly_printable(b"GET / HTTP/1.1\r\n\x00")
-    assert not mostly_printable(b"\x00\x01\x02A")
-    assert mostly_printable(b"")
 
 
 def test_a_text_difference_shows_both_sides_with_a_caret() -> None:

@@ -3,15 +3,16 @@
 A report names the first differing byte offset, the lengths of both sides, and the
 region of both sides around the difference (:data:`WINDOW` bytes), never the whole
 message: a turn of megabytes still fits on one screen. A region that is mostly
-printable is shown as escaped text (the inside of a Python bytes repr), others as
+printable is shown as escaped text (as in the cassette), others as
 hex + ASCII rows, both sides alike so they line up.
 """
 
 from __future__ import annotations
 
+from .payload import escape, is_mostly_printable
+
 #: How many bytes around the first difference a report shows, per side.
 WINDOW = 32
-_PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
 _INDENT = "      "
 
 
@@ -34,33 +35,6 @@ def first_difference(got: bytes, expected: bytes) -> int | None:
             if got[offset] != expected[offset]:
                 return offset
     return None if len(got) <= len(expected) else len(expected)
-
-
-def mostly_printable(data: bytes) -> bool:
-    """True when at least three quarters of ``data`` are printable ASCII, tab, CR or LF."""
-    if not data:
-        return True
-    printable = sum(1 for byte in data if byte in _PRINTABLE)
-    return printable * 4 >= len(data) * 3
-
-
-def _escape(byte: int) -> str:
-    if byte in _NAMED:
-        return _NAMED[byte]
-    return chr(byte) if 0x20 <= byte < 0x7F else f"\\x{byte:02x}"
-
-
-_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x5C: "\\\\", 0x27: "\\'"}
-_ESCAPES = [_escape(byte) for byte in range(256)]
-
-
-def escaped(data: bytes) -> str:
-    """``data`` as the inside of its single-quoted bytes repr: ``GET /\\r\\n``, ``\\x00``.
-
-    Always the same escape for the same byte (repr switches quotes), so a caret can be
-    placed under any offset.
-    """
-    return "".join(_ESCAPES[byte] for byte in data)
 
 
 def hex_rows(data: bytes, start: int) -> list[str]:
@@ -87,12 +61,12 @@ def show_sides(sides: list[tuple[str, bytes]], offset: int, *, caret: bool = Tru
     parts = [(name, data[start:end]) for name, data in sides]
     width = max(len(name) for name, _ in sides)
     lines = []
-    if mostly_printable(b"".join(part for _, part in parts)):
+    if is_mostly_printable(b"".join(part for _, part in parts)):
         for name, part in parts:
             head = f"{_INDENT}{name:<{width}} [{start}:{start + len(part)}]  "
-            lines.append(f"{head}'{escaped(part)}'")
+            lines.append(f"{head}'{escape(part)}'")
         if caret:  # under the first difference, on the last side shown (the live one)
-            before = escaped(parts[-1][1][: offset - start])
+            before = escape(parts[-1][1][: offset - start])
             lines.append(" " * (len(head) + 1 + len(before)) + "^")
         return lines
     for name, part in parts:
