@@ -144,7 +144,8 @@ class Pump:
         )
 
     def _stopping(self) -> bool:
-        return self.deadline is not None
+        """True once stop() began; asked again at every failure, since stop() shuts sockets down."""
+        return self._check_stopping()
 
     def _check_stopping(self) -> bool:
         if self.deadline is None and self.session.stopping.is_set():
