@@ -68,7 +68,10 @@ class DatagramProxying(DatagramServer):
         try:
             link.upstream.send(data)
         except OSError as error:  # e.g. ECONNREFUSED left by an earlier datagram
-            record.on_error(self._upstream.unreachable(error))
+            if self._stopping.is_set():  # stop() shut the link down meanwhile
+                record.on_note(f"datagram arrived as the proxy stopped, not forwarded: {error}")
+            else:
+                record.on_error(self._upstream.unreachable(error))
 
     def _peer(self, peer: Any) -> tuple[ConnectionRecord, DatagramDialogue]:
         record, dialogue = self._peers.get(peer, (None, None))
