@@ -55,6 +55,7 @@ class _Direction:
         self.source = source
         self.target = target
         self.source_fd = source.fileno()
+        self.target_fd = target.fileno()
         self.queue: deque[bytes] = deque()
         self.queued = 0
         self.offset = 0  # bytes of queue[0] already written
@@ -98,6 +99,7 @@ class Pump:
         self.up = _Direction("client", session.sock, upstream)
         self.down = _Direction("server", upstream, session.sock)
         self.directions = (self.up, self.down)
+        self.ssl_directions = [d for d in self.directions if d.ssl]
         self.reset_by: Side | None = None
         self.refused = False
         self.first_client_bytes = True
@@ -108,40 +110,50 @@ class Pump:
 
     def run(self) -> str:
         """Pump until both directions ended; return why the connection closed."""
-        client, upstream = self.up.source, self.down.source
-        client.setblocking(False)
-        upstream.setblocking(False)
-        directions = (self.up, self.down)
-        masks: dict[socket.socket, int] = {}
+        up, down = self.up, self.down
+        up.source.setblocking(False)
+        down.source.setblocking(False)
+        # Each socket is the source of one direction and the target of the other.
+        sockets = {up.source_fd: (up, down), down.source_fd: (down, up)}
+        masks = {up.source_fd: 0, down.source_fd: 0}
         with selectors.DefaultSelector() as selector:
             while not self._over():
-                stopping = self._check_stopping()
-                if stopping and time.monotonic() >= cast(float, self.deadline):
-                    break
-                self._register(selector, masks, stopping)
-                timeout = 0.0 if any(self._ssl_pending(d, stopping) for d in directions) else None
-                if stopping:
-                    timeout = max(0.0, cast(float, self.deadline) - time.monotonic())
-                readable: set[int] = set()
-                writable: set[int] = set()
+                timeout = self._timeout()
+                if timeout is not None and timeout < 0:
+                    break  # stop()'s deadline passed
+                self._register(selector, masks)
                 for key, events in selector.select(timeout):
-                    if events & selectors.EVENT_READ:
-                        readable.add(key.fd)
-                    if events & selectors.EVENT_WRITE:
-                        writable.add(key.fd)
-                for direction in directions:
-                    self._step(direction, readable, writable)
-                    if self._over():
-                        break
+                    inbound, outbound = sockets[key.fd]
+                    if events & (selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ):
+                        self._fill(inbound)
+                    if outbound.write_blocked and events & (
+                        selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
+                    ):
+                        self._flush(outbound)
+                for direction in self.ssl_directions:
+                    if self._ssl_pending(direction):
+                        self._fill(direction)
         return self._reason()
 
     def _over(self) -> bool:
         if self.reset_by is not None or self.refused:
             return True
+        if self.up.reading or self.down.reading:
+            return False
         stopping = self._stopping()
-        return all(
-            not d.reading and not d.queue and (d.half_closed or stopping) for d in (self.up, self.down)
-        )
+        return all(not d.queue and (d.half_closed or stopping) for d in self.directions)
+
+    def _timeout(self) -> float | None:
+        """How long the next select() may wait: None (until something happens), 0, or
+        what is left of stop()'s deadline (negative once it passed)."""
+        remaining = None
+        if self._check_stopping():
+            remaining = cast(float, self.deadline) - time.monotonic()
+            if remaining <= 0:
+                return -1.0
+        if any(self._ssl_pending(d) for d in self.ssl_directions):
+            return 0.0
+        return remaining
 
     def _stopping(self) -> bool:
         """True once stop() began; asked again at every failure, since stop() shuts sockets down."""
@@ -151,61 +163,57 @@ class Pump:
         if self.deadline is None and self.session.stopping.is_set():
             # Half the stop budget: stop() still joins this thread within stop_timeout.
             self.deadline = time.monotonic() + self.server.stop_timeout / 2
-            for direction in (self.up, self.down):
+            for direction in self.directions:
                 direction.drop_queue()  # stop() shut the targets down: these bytes cannot go
         return self.deadline is not None
 
-    def _register(
-        self, selector: selectors.BaseSelector, masks: dict[socket.socket, int], stopping: bool
-    ) -> None:
-        wanted = {self.up.source: 0, self.down.source: 0}
-        for d in (self.up, self.down):
+    def _register(self, selector: selectors.BaseSelector, masks: dict[int, int]) -> None:
+        """Ask select() for what each socket waits on now; a syscall only when that changed."""
+        stopping = self.deadline is not None
+        wanted = dict.fromkeys(masks, 0)
+        for d in self.directions:
             if d.wants_read(stopping):
-                wanted[d.source] |= selectors.EVENT_WRITE if d.read_wants_write else selectors.EVENT_READ
+                wanted[d.source_fd] |= selectors.EVENT_WRITE if d.read_wants_write else selectors.EVENT_READ
             if d.queue and d.write_blocked:
-                wanted[d.target] |= selectors.EVENT_READ if d.write_wants_read else selectors.EVENT_WRITE
-        for sock, mask in wanted.items():
-            current = masks.get(sock, 0)
+                wanted[d.target_fd] |= selectors.EVENT_READ if d.write_wants_read else selectors.EVENT_WRITE
+        for fd, mask in wanted.items():
+            current = masks[fd]
             if mask == current:
                 continue
             if current == 0:
-                selector.register(sock, mask)
+                selector.register(fd, mask)
             elif mask == 0:
-                selector.unregister(sock)
+                selector.unregister(fd)
             else:
-                selector.modify(sock, mask)
-            masks[sock] = mask
+                selector.modify(fd, mask)
+            masks[fd] = mask
 
-    def _ssl_pending(self, d: _Direction, stopping: bool) -> bool:
+    def _ssl_pending(self, d: _Direction) -> bool:
         """Decrypted bytes wait inside the SSL object, where select() cannot see them."""
-        return d.ssl and d.wants_read(stopping) and cast(ssl.SSLSocket, d.source).pending() > 0
+        return d.wants_read(self.deadline is not None) and cast(ssl.SSLSocket, d.source).pending() > 0
 
-    def _step(self, d: _Direction, readable: set[int], writable: set[int]) -> None:
-        fd = d.source_fd
-        target_fd = self.up.source_fd if d is self.down else self.down.source_fd
-        stopping = self._stopping()
-        if d.wants_read(stopping) and (
-            fd in (writable if d.read_wants_write else readable) or self._ssl_pending(d, stopping)
-        ):
-            self._fill(d)
-        if (
-            d.queue
-            and self.reset_by is None
-            and (not d.write_blocked or target_fd in (readable if d.write_wants_read else writable))
-        ):
-            self._flush(d)
-        if self.reset_by is not None or self.refused:
-            return  # the connection ends now, with no FIN on either side
-        if not d.reading and not d.queue and not d.half_closed and not self._stopping():
-            d.half_closed = True  # pass the end of file on, once everything before it went
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(d.target, socket.SHUT_WR)
+    def _settle(self, d: _Direction) -> None:
+        """Once ``d``'s source ended and all its bytes went, pass the end of file on."""
+        if d.reading or d.queue or d.half_closed or self.reset_by is not None or self.refused:
+            return
+        if self._stopping():
+            return  # stop() shut the target down already
+        d.half_closed = True
+        with contextlib.suppress(OSError):  # the target is gone: its own read will tell
+            socket.socket.shutdown(d.target, socket.SHUT_WR)
 
     # -- reading -----------------------------------------------------------------
 
     def _fill(self, d: _Direction) -> None:
-        """Read from ``d.source`` while it has bytes and ``d`` has room."""
-        while d.wants_read(self._stopping()):
+        """Read what ``d.source`` has (while ``d`` has room), and send it on at once."""
+        self._read(d)
+        if d.queue and not d.write_blocked and self.reset_by is None and not self.refused:
+            self._flush(d)
+        else:
+            self._settle(d)
+
+    def _read(self, d: _Direction) -> None:
+        while d.wants_read(self.deadline is not None):
             try:
                 data = d.source.recv(READ_SIZE)
             except _WANTS_WRITE:
@@ -234,7 +242,7 @@ class Pump:
                     self._refuse_tls(data)
                     return
             self._record(d.side, data)
-            if not self._stopping():
+            if self.deadline is None:  # once stop() came, its shutdown stops every write
                 d.queue.append(data)
                 d.queued += len(data)
             if not (d.ssl and cast(ssl.SSLSocket, d.source).pending()) and len(data) < READ_SIZE:
@@ -317,6 +325,7 @@ class Pump:
             if d.offset == len(head):
                 d.queue.popleft()
                 d.offset = 0
+        self._settle(d)
 
     # -- endings -----------------------------------------------------------------
 
