@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import socketdouble as sd
+from socketdouble.net.proxy import UDPProxy
 from tests.helpers import datagram_client
 
 CYCLES = 1000
@@ -79,4 +80,27 @@ def test_an_upstream_port_nobody_listens_on_is_recorded() -> None:
         deadline = time.monotonic() + 5
         while not proxy.errors and time.monotonic() < deadline:
             time.sleep(0.001)  # the refusal comes back to the relay thread asynchronously
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as late:  # the upstream comes up
+            late.bind(("127.0.0.1", port))
+            late.settimeout(5)
+            client.sendto(b"again", proxy.address)
+            data, relay = late.recvfrom(100)
+            late.sendto(b"answer", relay)
+            assert (data, client.recv(100)) == (b"again", b"answer")  # the relay went on
     assert f"cannot reach the upstream 127.0.0.1:{port}: connection refused" in check_text(proxy)
+
+
+def test_a_datagram_that_comes_as_stop_begins_opens_no_link() -> None:
+    # stop() sets its event, then shuts the links down: a link opened after that would
+    # never be woken. The serve thread may be between recvfrom and the link lock then.
+    upstream = sd.UDPServer().start()
+    proxy = UDPProxy(upstream.address).start()
+    try:
+        proxy._stopping.set()  # the first thing stop() does
+        assert proxy.socket is not None
+        proxy._receive(proxy.socket, b"late", ("127.0.0.1", 9))
+        assert relay_threads() == []
+        assert "arrived as the proxy stopped, not forwarded" in str(proxy.recording)
+    finally:
+        proxy.stop()
+        upstream.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import socket
 import socketserver
@@ -19,6 +20,7 @@ import trustme
 
 import socketdouble as sd
 from socketdouble.core.cassette import Close, Data
+from socketdouble.net import pump
 from socketdouble.net.tls import client_context, server_context
 from tests.helpers import connect, recv_exactly
 
@@ -109,6 +111,32 @@ def exchange(sock: Any, outgoing: bytes, expected: int, timeout: float = 30.0) -
     return bytes(received)
 
 
+@pytest.mark.parametrize("mode", ["tls-client", "tls-both"])
+def test_bytes_waiting_inside_an_ssl_object_are_forwarded(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reads smaller than a TLS record, and a queue that fills after a read or two, leave
+    # decrypted bytes inside the SSL object, where select() cannot see them.
+    monkeypatch.setattr(pump, "READ_SIZE", 1000)
+    monkeypatch.setattr(pump, "QUEUE_LIMIT", 3000)
+    payload = os.urandom(1 << 20)
+    done = threading.Event()
+    got: dict[str, bytes] = {}
+
+    class Echo(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            got["upstream"] = exchange(self.request, payload, len(payload))
+            done.set()
+
+    upstream = make_upstream(mode, handler=Echo)
+    try:
+        with proxied(upstream, mode) as (proxy, client):
+            got["client"] = exchange(client, payload, len(payload))
+            assert done.wait(30)
+    finally:
+        upstream.stop()
+    assert got == {"client": payload, "upstream": payload}
+    proxy.check()
+
+
 UP = os.urandom(8 << 20)  # several MB each way, binary, no newline framing could cut
 DOWN = os.urandom(8 << 20)
 
@@ -177,3 +205,33 @@ def test_framing_is_refused_with_the_reason() -> None:
         sd.RecordingProxy(("127.0.0.1", 9), framing=sd.lines())
     with pytest.raises(sd.ConfigurationError, match="never frames them"):
         sd.RecordingProxy(("127.0.0.1", 9), kind="udp", framing=sd.raw())
+
+
+def test_a_slow_upstream_holds_the_client_back() -> None:
+    # The proxy reads a client only while the upstream takes what it already read.
+    release = threading.Event()
+
+    class NeverReads(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            release.wait(30)
+
+    upstream = sd.TCPServer(handler=NeverReads, framing=sd.raw()).start()
+    most = 64 << 20
+    try:
+        with sd.RecordingProxy(upstream.address) as proxy, connect(proxy) as client:
+            client.setblocking(False)
+            chunk = bytes(1 << 20)
+            pushed = 0
+            while pushed < most:
+                try:
+                    pushed += client.send(chunk)
+                except BlockingIOError:
+                    if not select.select([], [client], [], 1.0)[1]:
+                        break  # no room for a second: the client is held back
+            held = len(proxy.recording.connections[0].received)
+            release.set()
+    finally:
+        release.set()
+        upstream.stop()
+    assert pushed < most, "nothing held the client back"
+    assert held < 16 << 20  # the proxy's queue, and kernel buffers; never all the client sent

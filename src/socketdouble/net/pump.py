@@ -161,10 +161,10 @@ class Pump:
 
     def _check_stopping(self) -> bool:
         if self.deadline is None and self.session.stopping.is_set():
-            # Half the stop budget: stop() still joins this thread within stop_timeout.
+            # Half the stop budget: stop() still joins this thread within stop_timeout. What
+            # is queued goes nowhere now (stop() shut the targets down): the first write
+            # fails, and drops it.
             self.deadline = time.monotonic() + self.server.stop_timeout / 2
-            for direction in self.directions:
-                direction.drop_queue()  # stop() shut the targets down: these bytes cannot go
         return self.deadline is not None
 
     def _register(self, selector: selectors.BaseSelector, masks: dict[int, int]) -> None:
