@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import time
@@ -15,6 +16,7 @@ import trustme
 
 import socketdouble as sd
 from socketdouble.net.tls import client_context
+from socketdouble.net.upstream import Upstream
 from tests.helpers import connect, recv_until_closed
 
 
@@ -120,3 +122,17 @@ def test_a_tls_client_on_a_plain_proxy_is_refused_with_the_fix() -> None:
     assert "or turn TLS off in the client" in text
     assert upstream.recording.connections[0].received == b""  # nothing went on
     assert [c.events for c in proxy.cassette().connections] == [[]]  # no ciphertext on record
+
+
+@pytest.mark.parametrize(
+    ("kind", "upstream", "shown"),
+    [
+        ("tcp", ("127.0.0.1", 6379), "127.0.0.1:6379"),
+        ("udp", ("::1", 53), "[::1]:53"),
+        ("unix", "/run/x.sock", "/run/x.sock"),
+    ],
+)
+def test_the_upstream_is_named_as_a_person_writes_it(kind: str, upstream: Any, shown: str) -> None:
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+    error = Upstream.for_kind(kind, upstream, 5.0).unreachable(refused)
+    assert str(error) == f"cannot reach the upstream {shown}: connection refused"

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ..core.cassette import Cassette as CassetteData
-from ..core.cassette import CassetteRecorder, Redactor, save
+from ..core.cassette import CassetteRecorder, Data, Redactor, save
 from ..core.framing import raw
 from ..errors import ConfigurationError
 from .base import BaseServer
@@ -104,8 +104,14 @@ class RecordingProxy(BaseServer):
         return self._upstream.connect_timeout
 
     def cassette(self) -> CassetteData:
-        """What was recorded so far, redacted."""
-        return self.recorder.cassette()
+        """What was recorded so far, redacted: a snapshot, whatever the proxy records next."""
+        cassette = self.recorder.cassette()
+        for connection in cassette.connections:
+            # A live turn grows in place (see pump.Pump._record): hand out a copy.
+            connection.events = [
+                Data(e.t, e.side, bytes(e.payload)) if isinstance(e, Data) else e for e in connection.events
+            ]
+        return cassette
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the cassette to ``path`` (atomically)."""
