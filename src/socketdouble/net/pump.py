@@ -43,7 +43,6 @@ READ_SIZE = 256 * 1024
 #: A TLS record header, as a TLS client's first bytes always start (handshake, TLS 1.x).
 TLS_RECORD_START = b"\x16\x03"
 _WANTS_WRITE = (ssl.SSLWantWriteError,)
-Masks = dict[socket.socket, int]
 _NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -130,6 +129,8 @@ class Pump:
                         selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
                     ):
                         self._flush(outbound)
+                    if self.reset_by is not None or self.refused:
+                        break  # the connection ends now: nothing more moves
                 for direction in self.ssl_directions:
                     if self._ssl_pending(direction):
                         self._fill(direction)
@@ -206,6 +207,8 @@ class Pump:
 
     def _fill(self, d: _Direction) -> None:
         """Read what ``d.source`` has (while ``d`` has room), and send it on at once."""
+        if self.reset_by is not None or self.refused:
+            return
         self._read(d)
         if d.queue and not d.write_blocked and self.reset_by is None and not self.refused:
             self._flush(d)
