@@ -235,3 +235,13 @@ def test_a_slow_upstream_holds_the_client_back() -> None:
         upstream.stop()
     assert pushed < most, "nothing held the client back"
     assert held < 16 << 20  # the proxy's queue, and kernel buffers; never all the client sent
+
+
+def test_a_proxy_answers_nothing_itself() -> None:
+    proxy = sd.RecordingProxy(("127.0.0.1", 9))
+    with pytest.raises(sd.ConfigurationError, match=r"on\(\) on a RecordingProxy: .* answers nothing itself"):
+        proxy.on(b"PING\r\n")
+    with pytest.raises(sd.ConfigurationError, match="answers nothing itself"):
+        proxy.on_connect()
+    with pytest.raises(sd.ConfigurationError, match="answers nothing itself"):
+        proxy.script(sd.Script())

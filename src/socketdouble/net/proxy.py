@@ -98,6 +98,25 @@ class RecordingProxy(BaseServer):
             kwargs.pop("framing", None)
         super().__init__(**kwargs)
 
+    def on(self, matcher: Any, times: int | None = None) -> Any:
+        """Refused: a proxy forwards to its upstream and answers nothing itself."""
+        raise self._answers_nothing("on()")
+
+    def on_connect(self) -> Any:
+        """Refused: the upstream greets, through the proxy."""
+        raise self._answers_nothing("on_connect()")
+
+    def script(self, script: Any) -> Any:
+        """Refused: the upstream plays the conversation, through the proxy."""
+        raise self._answers_nothing("script()")
+
+    def _answers_nothing(self, what: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"{what} on a RecordingProxy: the proxy forwards every byte to its upstream and answers "
+            "nothing itself; script a TCPServer (or another server) instead, or replay a cassette "
+            "with ReplayServer"
+        )
+
     @property
     def connect_timeout(self) -> float:
         """Longest wait for the upstream to accept a connection (seconds)."""

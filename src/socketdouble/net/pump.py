@@ -29,7 +29,6 @@ from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from ..core.cassette import ConnectionLog, Redactor, Side
-from ..core.conversation import Dialogue
 from ..errors import ConfigurationError
 from .stream import LINGER_RESET, StreamSession
 
@@ -82,7 +81,6 @@ class Pump:
         session: StreamSession,
         upstream: socket.socket,
         log: ConnectionLog,
-        conversation: Dialogue,
         redact: Redactor,
         interrupted: threading.Event,
         client_tls: bool,
@@ -90,7 +88,8 @@ class Pump:
         self.server = server
         self.session = session
         self.log = log
-        self.conversation = conversation
+        #: The connection's record: the pump is its one writer (a proxy answers nothing itself).
+        self.sink = session.sink
         self.redact = redact
         #: Set once stop() has noted which peers had closed and shut every socket down.
         self.interrupted = interrupted
@@ -262,9 +261,10 @@ class Pump:
             self.log.data(side, data, now)
         shown = self.redact(data)  # what the recording (and so every report) shows
         if side == "client":
-            self.conversation.receive(shown)
+            self.sink.on_received(shown)
+            self.sink.on_message(shown)
         else:
-            self.conversation.sink.on_sent(shown)
+            self.sink.on_sent(shown)
 
     def _close(self, side: Side, how: str) -> None:
         self.log.close(side, "reset" if how == "reset" else "fin", time.monotonic())
@@ -291,8 +291,8 @@ class Pump:
 
     def _refuse_tls(self, data: bytes) -> None:
         self.refused = True
-        self.conversation.sink.on_note(f"the client's first {len(data)} bytes are TLS, not forwarded")
-        self.conversation.sink.on_error(
+        self.sink.on_note(f"the client's first {len(data)} bytes are TLS, not forwarded")
+        self.sink.on_error(
             ConfigurationError(
                 "the client speaks TLS (its first bytes are a TLS record header, 0x16 0x03) but this "
                 "proxy has no ssl_context, so the recording would hold ciphertext that can never "

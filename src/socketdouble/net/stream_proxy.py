@@ -47,7 +47,6 @@ class StreamProxying(StreamServer):
                 session,
                 upstream,
                 log,
-                self.conversation(session.sink),
                 self.redactor,
                 self._interrupted,
                 client_tls=self.ssl_context is not None,
