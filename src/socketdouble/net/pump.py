@@ -97,6 +97,7 @@ class Pump:
         self.up = _Direction("client", session.sock, upstream)
         self.down = _Direction("server", upstream, session.sock)
         self.directions = (self.up, self.down)
+        self.pairs = ((self.up, self.down), (self.down, self.up))
         self.ssl_directions = [d for d in self.directions if d.ssl]
         self.reset_by: Side | None = None
         self.refused = False
@@ -112,7 +113,7 @@ class Pump:
         up.source.setblocking(False)
         down.source.setblocking(False)
         # Each socket is the source of one direction and the target of the other.
-        sockets = {up.source_fd: (up, down), down.source_fd: (down, up)}
+        sockets = {inbound.source_fd: (inbound, outbound) for inbound, outbound in self.pairs}
         masks = {up.source_fd: 0, down.source_fd: 0}
         with selectors.DefaultSelector() as selector:
             while not self._over():
@@ -151,8 +152,9 @@ class Pump:
             remaining = cast(float, self.deadline) - time.monotonic()
             if remaining <= 0:
                 return -1.0
-        if any(self._ssl_pending(d) for d in self.ssl_directions):
-            return 0.0
+        for direction in self.ssl_directions:
+            if self._ssl_pending(direction):
+                return 0.0
         return remaining
 
     def _stopping(self) -> bool:
@@ -170,13 +172,14 @@ class Pump:
     def _register(self, selector: selectors.BaseSelector, masks: dict[int, int]) -> None:
         """Ask select() for what each socket waits on now; a syscall only when that changed."""
         stopping = self.deadline is not None
-        wanted = dict.fromkeys(masks, 0)
-        for d in self.directions:
-            if d.wants_read(stopping):
-                wanted[d.source_fd] |= selectors.EVENT_WRITE if d.read_wants_write else selectors.EVENT_READ
-            if d.queue and d.write_blocked:
-                wanted[d.target_fd] |= selectors.EVENT_READ if d.write_wants_read else selectors.EVENT_WRITE
-        for fd, mask in wanted.items():
+        for inbound, outbound in self.pairs:
+            # A socket is read for its inbound direction and written for its outbound one.
+            mask = 0
+            if inbound.wants_read(stopping):
+                mask = selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ
+            if outbound.write_blocked and outbound.queue:
+                mask |= selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
+            fd = inbound.source_fd
             current = masks[fd]
             if mask == current:
                 continue
