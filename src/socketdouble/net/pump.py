@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-from ..core.cassette import ConnectionLog, Redactor, Side
+from ..core.cassette import CloseHow, ConnectionLog, Redactor, Side
 from ..errors import ConfigurationError
 from .stream import LINGER_RESET, StreamSession
 
@@ -269,8 +269,8 @@ class Pump:
         else:
             self.sink.on_sent(shown)
 
-    def _close(self, side: Side, how: str) -> None:
-        self.log.close(side, "reset" if how == "reset" else "fin", time.monotonic())
+    def _close(self, side: Side, how: CloseHow) -> None:
+        self.log.close(side, how, time.monotonic())
         self._turn = None
 
     def _end_of_file(self, d: _Direction) -> None:
