@@ -23,7 +23,6 @@ import contextlib
 import selectors
 import socket
 import ssl
-import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, cast
@@ -82,7 +81,6 @@ class Pump:
         upstream: socket.socket,
         log: ConnectionLog,
         redact: Redactor,
-        interrupted: threading.Event,
         client_tls: bool,
     ) -> None:
         self.server = server
@@ -91,8 +89,6 @@ class Pump:
         #: The connection's record: the pump is its one writer (a proxy answers nothing itself).
         self.sink = session.sink
         self.redact = redact
-        #: Set once stop() has noted which peers had closed and shut every socket down.
-        self.interrupted = interrupted
         self.client_tls = client_tls
         self.up = _Direction("client", session.sock, upstream)
         self.down = _Direction("server", upstream, session.sock)
@@ -103,7 +99,6 @@ class Pump:
         self.refused = False
         self.first_client_bytes = True
         self.deadline: float | None = None  # set once stop() came
-        self._turn: Side | None = None
 
     # -- the loop ----------------------------------------------------------------
 
@@ -254,14 +249,7 @@ class Pump:
                 return  # the kernel's queue is most likely empty; select() says when not
 
     def _record(self, side: Side, data: bytes) -> None:
-        now = time.monotonic()
-        if self._turn != side:
-            # A turn opens with a bytearray, so ConnectionLog merges the turn's later
-            # chunks into it in place: linear time for turns of hundreds of MB.
-            self._turn = side
-            self.log.data(side, cast(bytes, bytearray(data)), now)
-        else:
-            self.log.data(side, data, now)
+        self.log.data(side, data, time.monotonic())
         shown = self.redact(data)  # what the recording (and so every report) shows
         if side == "client":
             self.sink.on_received(shown)
@@ -271,7 +259,6 @@ class Pump:
 
     def _close(self, side: Side, how: CloseHow) -> None:
         self.log.close(side, how, time.monotonic())
-        self._turn = None
 
     def _end_of_file(self, d: _Direction) -> None:
         d.reading = False
@@ -285,12 +272,8 @@ class Pump:
 
     def _closed_by_peer(self, d: _Direction) -> bool:
         """Was this end of file (or reset) the peer's doing, rather than stop()'s shutdown?"""
-        if not self.session.stopping.is_set():
-            return True  # stop() sets the event before it shuts anything down
-        # stop() notes the peers that had closed, then shuts down: wait until it has.
         self._check_stopping()
-        self.interrupted.wait(max(0.0, cast(float, self.deadline) - time.monotonic()))
-        return d.source_fd in self.session.closed_by_peer
+        return self.session.eof_from_peer(d.source_fd)
 
     def _refuse_tls(self, data: bytes) -> None:
         self.refused = True

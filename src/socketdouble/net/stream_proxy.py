@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
-from typing import Any
 
 from ..core.cassette import CassetteRecorder, Redactor
 from .pump import Pump
 from .stream import READ_SIZE, StreamServer, StreamSession
 from .upstream import Stopped, Upstream
+
+#: Most bytes read from a connection accepted as stop() came.
+UNSERVED_LIMIT = 16 * 1024 * 1024
 
 
 class StreamProxying(StreamServer):
@@ -20,11 +19,6 @@ class StreamProxying(StreamServer):
     _upstream: Upstream
     recorder: CassetteRecorder
     redactor: Redactor
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: Set once stop() has noted which peers had closed and shut every connection down.
-        self._interrupted = threading.Event()
 
     def session_body(self, session: StreamSession) -> str:
         sock = self._upstream.stream_socket()
@@ -48,7 +42,6 @@ class StreamProxying(StreamServer):
                 upstream,
                 log,
                 self.redactor,
-                self._interrupted,
                 client_tls=self.ssl_context is not None,
             )
             return pump.run()
@@ -57,27 +50,22 @@ class StreamProxying(StreamServer):
             upstream.close()
             sock.close()  # a no-op once TLS took the descriptor over
 
-    def _interrupt(self) -> None:
-        super()._interrupt()
-        self._interrupted.set()
+    def unserved_body(self, session: StreamSession) -> str:
+        """A connection accepted as stop() came: what it sent is recorded (redacted), not forwarded.
 
-    def _drain_backlog(self) -> None:
-        """Connections accepted by the kernel that stop() came before: recorded redacted.
-
-        Nothing of them reaches the cassette: they never reached the upstream.
+        Nothing of it reaches the cassette: it never reached the upstream.
         """
-        if self.socket is None:
-            return
-        while True:
+        session.sink.on_note("connected as the proxy stopped: not forwarded")
+        spent = 0
+        while spent < UNSERVED_LIMIT:
             try:
-                conn, peer = self.socket.accept()
-            except OSError:
-                return  # nothing more pending (the listening socket is non-blocking)
-            record = self.recording.open_connection(peer)
-            with contextlib.suppress(OSError):  # nothing sent yet: nothing to record
-                data = conn.recv(READ_SIZE, socket.MSG_DONTWAIT)
-                if data and self.ssl_context is None:  # TLS bytes here would be ciphertext
-                    record.on_received(self.redactor(data))
-            record.on_note("connected as the proxy stopped: not forwarded")
-            conn.close()
-            record.on_closed("server stopped")
+                data = session.sock.recv(READ_SIZE)
+            except (BlockingIOError, ConnectionResetError):
+                return "server stopped"
+            if not data:
+                return "client closed"
+            spent += len(data)
+            shown = self.redactor(data)
+            session.sink.on_received(shown)
+            session.sink.on_message(shown)
+        return "server stopped"
