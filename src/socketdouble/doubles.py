@@ -19,6 +19,7 @@ import trustme
 from .core.cassette import Cassette, load, save
 from .errors import CassetteMissing, CheckFailed, ConfigurationError, StopFailed
 from .net.base import BaseServer
+from .net.episodes import episodes_server
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
@@ -50,11 +51,12 @@ class _Recording:
 def _new_episodes_server(path: Path, upstream: Any, kind: str, kwargs: dict[str, Any]) -> BaseServer:
     """The server for ``new_episodes`` on an existing cassette (not started).
 
-    Until ``socketdouble.net.episodes.EpisodesServer`` exists this is a recording
-    proxy; :func:`~socketdouble.record_modes.recorded_episodes` then treats a
-    connection equal to an unused old one as replayed. The swap is this line:
-    ``return EpisodesServer(path, upstream, kind=kind, **kwargs)``.
+    Stream kinds: an episodes server (replays what the cassette has, records the rest).
+    Datagram kinds: a recording proxy; :func:`~socketdouble.record_modes.recorded_episodes`
+    then treats a peer whose datagrams equal an unused old one's as replayed.
     """
+    if kind in ("tcp", "unix"):
+        return episodes_server(path, upstream, kind=kind, **kwargs)
     _, record_kw = split_keywords(kwargs)
     return RecordingProxy(upstream, kind=kind, **record_kw)
 
@@ -169,8 +171,7 @@ class Doubles:
             replay = ReplayServer(path, **replay_kw)
             _same_kind(replay.cassette, kind, path)
             return self.add(replay)
-        timeout = record_kw.pop("connect_timeout", None)
-        kwargs.pop("connect_timeout", None)  # the first try uses it; the recorders take none yet
+        timeout = record_kw.get("connect_timeout")
         probe_upstream(upstream, kind, record_kw, timeout, self.replay_hint)
         old = load(path) if mode == "new_episodes" and exists else None
         if old is not None:

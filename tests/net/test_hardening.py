@@ -4,6 +4,7 @@ threads, failed sends are not recorded as sent, TLS probes are not errors, socke
 from __future__ import annotations
 
 import os
+import re
 import socket
 import socketserver
 import struct
@@ -135,7 +136,8 @@ def test_a_reply_to_a_client_that_reset_is_not_recorded_as_sent() -> None:
         gate.set()
     [connection] = server.recording.connections
     assert len(connection.sent) < len(b"late\n" * 100_000)  # not the whole reply
-    assert "could not send" in server.recording.transcript()
+    # the send failed, or stop() (right behind the reset) came first and nothing was sent
+    assert re.search(r"could not send|not sent \(", server.recording.transcript())
     server.check()
 
 

@@ -124,6 +124,42 @@ def test_a_tls_client_on_a_plain_proxy_is_refused_with_the_fix() -> None:
     assert [c.events for c in proxy.cassette().connections] == [[]]  # no ciphertext on record
 
 
+SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # PostgreSQL's "may I speak TLS?"
+
+
+def test_tls_started_after_the_server_agreed_is_refused_too() -> None:
+    upstream = sd.TCPServer(framing=sd.raw()).start()
+    upstream.on(SSL_REQUEST).reply(b"S")
+    ca = trustme.CA()
+    try:
+        with sd.RecordingProxy(upstream.address) as proxy, connect(proxy) as plain:
+            plain.sendall(SSL_REQUEST)
+            assert plain.recv(1) == b"S"
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                client_context(ca).wrap_socket(plain, server_hostname="localhost")
+    finally:
+        upstream.stop()
+    text = check_text(proxy)
+    assert "after STARTTLS or PostgreSQL's SSLRequest" in text
+    assert upstream.recording.requests == [SSL_REQUEST]  # the ClientHello went nowhere
+
+
+def test_a_later_binary_turn_that_merely_starts_like_tls_is_forwarded() -> None:
+    upstream = sd.TCPServer(framing=sd.raw()).start()
+    upstream.on(sd.ANY).reply(b"ok")
+    not_a_hello = b"\x16\x03\x00\x00\x05\x07data"  # record header, but no ClientHello
+    try:
+        with sd.RecordingProxy(upstream.address) as proxy, connect(proxy) as client:
+            client.sendall(b"hi")
+            assert client.recv(2) == b"ok"
+            client.sendall(not_a_hello)
+            assert client.recv(2) == b"ok"
+    finally:
+        upstream.stop()
+    proxy.check()
+    assert upstream.recording.requests == [b"hi", not_a_hello]
+
+
 @pytest.mark.parametrize(
     ("kind", "upstream", "shown"),
     [

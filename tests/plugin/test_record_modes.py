@@ -77,6 +77,36 @@ def test_all_re_records_and_new_episodes_adds_connections(pytester: pytest.Pytes
     assert cassette.read_text().startswith(before[: before.index("]}")])  # the old connection, as it was
 
 
+CHANGED = """
+import socket
+
+
+def test_greeting(socketdouble):
+    upstream = socketdouble.tcp()
+    upstream.on(b"hello v2\\n").reply(b"hi v2\\n")
+    server = socketdouble.record_or_replay(UPSTREAM or upstream.address, "greeting")
+    with socket.create_connection(server.address, timeout=5) as client:
+        client.sendall(b"hello v2\\n")
+        assert client.recv(100) == b"hi v2\\n"
+"""
+
+
+def test_new_episodes_after_the_conversation_changed_replays_green(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_service=module())
+    pytester.runpytest_subprocess("--socketdouble-record-mode=all").assert_outcomes(passed=1)
+    pytester.makepyfile(test_service="UPSTREAM = None\n" + CHANGED)
+    pytester.runpytest_subprocess("--socketdouble-record-mode=new_episodes").assert_outcomes(passed=1)
+    cassette = pytester.path / "cassettes" / "test_service" / "greeting.json"
+    connections = json.loads(cassette.read_text())["connections"]
+    assert [c["events"][0]["data"] for c in connections] == ["hello\n", "hello v2\n"]  # the old one kept
+    # the next run replays (no upstream: a dead port) and is green: the stale connection stays unused
+    pytester.makepyfile(test_service='UPSTREAM = ("127.0.0.1", 9)\n' + CHANGED)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    # and the old version of the test still replays from the same cassette
+    pytester.makepyfile(test_service=module('("127.0.0.1", 9)'))
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
 def test_the_record_mode_can_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nsocketdouble_record_mode = once\n")
     pytester.makepyfile(test_service=module())

@@ -40,6 +40,8 @@ QUEUE_LIMIT = 256 * 1024
 READ_SIZE = 256 * 1024
 #: A TLS record header, as a TLS client's first bytes always start (handshake, TLS 1.x).
 TLS_RECORD_START = b"\x16\x03"
+#: The handshake type at offset 5 of a TLS record that opens a session.
+CLIENT_HELLO = b"\x01"
 _WANTS_WRITE = (ssl.SSLWantWriteError,)
 _NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
@@ -97,16 +99,23 @@ class Pump:
         self.ssl_directions = [d for d in self.directions if d.ssl]
         self.reset_by: Side | None = None
         self.refused = False
-        self.first_client_bytes = True
+        #: Who sent the last bytes: a client turn starts when it was not the client.
+        self.last_side: Side | None = None
         self.deadline: float | None = None  # set once stop() came
 
     # -- the loop ----------------------------------------------------------------
 
-    def run(self) -> str:
-        """Pump until both directions ended; return why the connection closed."""
+    def run(self, first: bytes = b"") -> str:
+        """Pump until both directions ended; return why the connection closed.
+
+        ``first``: bytes the client sent before the pump began (read by whoever chose to
+        forward this connection); they go first, recorded like any read.
+        """
         up, down = self.up, self.down
         up.source.setblocking(False)
         down.source.setblocking(False)
+        if first and self._take(up, first):
+            self._flush(up)
         # Each socket is the source of one direction and the target of the other.
         sockets = {inbound.source_fd: (inbound, outbound) for inbound, outbound in self.pairs}
         masks = {up.source_fd: 0, down.source_fd: 0}
@@ -236,17 +245,32 @@ class Pump:
             if not data:
                 self._end_of_file(d)
                 return
-            if d.side == "client" and self.first_client_bytes:
-                self.first_client_bytes = False
-                if not self.client_tls and data.startswith(TLS_RECORD_START):
-                    self._refuse_tls(data)
-                    return
-            self._record(d.side, data)
-            if self.deadline is None:  # once stop() came, its shutdown stops every write
-                d.queue.append(data)
-                d.queued += len(data)
+            if not self._take(d, data):
+                return
             if not (d.ssl and cast(ssl.SSLSocket, d.source).pending()) and len(data) < READ_SIZE:
                 return  # the kernel's queue is most likely empty; select() says when not
+
+    def _take(self, d: _Direction, data: bytes) -> bool:
+        """Record what ``d.source`` sent and queue it for ``d.target``; False if refused."""
+        if d.side == "client" and self.last_side != "client" and self._starts_tls(data):
+            self._refuse_tls(data)
+            return False
+        self.last_side = d.side
+        self._record(d.side, data)
+        if self.deadline is None:  # once stop() came, its shutdown stops every write
+            d.queue.append(data)
+            d.queued += len(data)
+        return True
+
+    def _starts_tls(self, data: bytes) -> bool:
+        """Does this client turn open a TLS session the proxy cannot see into?
+
+        A connection's first bytes are checked for a TLS record header; a later turn (after
+        STARTTLS, or PostgreSQL's SSLRequest answered ``S``) for a whole ClientHello header.
+        """
+        if self.client_tls or not data.startswith(TLS_RECORD_START):
+            return False
+        return self.last_side is None or data[5:6] == CLIENT_HELLO
 
     def _record(self, side: Side, data: bytes) -> None:
         self.log.data(side, data, time.monotonic())
@@ -277,10 +301,11 @@ class Pump:
 
     def _refuse_tls(self, data: bytes) -> None:
         self.refused = True
-        self.sink.on_note(f"the client's first {len(data)} bytes are TLS, not forwarded")
+        self.sink.on_note(f"the client's turn of {len(data)} bytes is TLS, not forwarded")
         self.sink.on_error(
             ConfigurationError(
-                "the client speaks TLS (its first bytes are a TLS record header, 0x16 0x03) but this "
+                "the client speaks TLS (its turn starts with a TLS record header, 0x16 0x03: at "
+                "connect, or after STARTTLS or PostgreSQL's SSLRequest) but this "
                 "proxy has no ssl_context, so the recording would hold ciphertext that can never "
                 "replay; pass ssl_context= (and upstream_ssl_context= for a TLS upstream) to the "
                 "proxy, or turn TLS off in the client"

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
+from ..core.conversation import Dialogue
 from ..core.recording import EventSink
 from ..core.rules import RuleBook
 from .compat import RecordingSocket
@@ -173,10 +174,17 @@ class StreamSession:
         self.sink.on_note(f"peer left during the TLS handshake: {error}")
         return "client closed during the TLS handshake"
 
-    def converse(self) -> str:
-        """Play the conversation (rules, script, recorder) on this connection."""
-        conversation = self.server.conversation(self.sink, self.rules)
+    def converse(self, conversation: Dialogue | None = None, first: bytes = b"") -> str:
+        """Play the conversation (rules, script, recorder) on this connection.
+
+        ``conversation`` defaults to the server's; ``first`` holds client bytes already
+        read (by whoever chose the conversation), fed to it right after it opens.
+        """
+        if conversation is None:
+            conversation = self.server.conversation(self.sink, self.rules)
         reason = self._perform(conversation.open())
+        if not reason and first:
+            reason = self._perform(conversation.receive(first))
         if reason:
             return reason
         recv = self.sock.recv
@@ -223,8 +231,12 @@ class StreamSession:
         """Send ``data`` and record what actually went out; a failure is a note.
 
         The session goes on after a failed send: the peer may be gone, but what it sent
-        before leaving is still to be read and recorded.
+        before leaving is still to be read and recorded. Once stop() began nothing more
+        is sent (what a stopping server would send races its own shutdown): noted.
         """
+        if self.stopping.is_set():
+            self.sink.on_note(f"not sent ({len(data)} byte(s)): the server was stopping")
+            return
         sock = self.sock
         sent = 0
         try:

@@ -21,6 +21,10 @@ class StreamProxying(StreamServer):
     redactor: Redactor
 
     def session_body(self, session: StreamSession) -> str:
+        return self.forward(session)
+
+    def forward(self, session: StreamSession, first: bytes = b"") -> str:
+        """Connect ``session`` to the upstream and pump; ``first``: client bytes already read."""
         sock = self._upstream.stream_socket()
         fd = sock.fileno()
         self.track_fd(session, fd)  # from here on, stop() interrupts the connect too
@@ -44,7 +48,7 @@ class StreamProxying(StreamServer):
                 self.redactor,
                 client_tls=self.ssl_context is not None,
             )
-            return pump.run()
+            return pump.run(first)
         finally:
             self.untrack_fd(session, fd)
             upstream.close()
