@@ -75,3 +75,12 @@ def test_is_text() -> None:
 
 def test_long_payloads_are_cut_in_the_transcript() -> None:
     assert "more bytes" in show_bytes(b"a" * 5000)
+
+
+def test_wait_for_requests_returns_exactly_the_first_n() -> None:
+    recording = Recording("test")
+    connection = recording.open_connection(("127.0.0.1", 1))
+    for message in (b"one\n", b"two\n", b"three\n"):
+        connection.on_message(message)
+    assert recording.wait_for_requests(2, timeout=0) == [b"one\n", b"two\n"]
+    assert recording.wait_for_requests(3, timeout=0) == [b"one\n", b"two\n", b"three\n"]
