@@ -44,7 +44,7 @@ def test_a_script_mismatch_closes_and_is_reported_with_the_expected_step() -> No
     with pytest.raises(sd.CheckFailed) as failure:
         server.check()
     assert "b'LOGOUT\\n'" in str(failure.value)
-    assert "nearest: script step 1: expect(b'LOGIN\\n')" in str(failure.value)
+    assert "expected: script step 1: expect(b'LOGIN\\n')" in str(failure.value)
 
 
 def test_a_script_reset_reaches_the_client_as_a_reset() -> None:
