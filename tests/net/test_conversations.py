@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 
 import pytest
 
@@ -164,3 +165,59 @@ def test_unmatched_datagrams_are_reported() -> None:
             client.sendto(b"unknown", server.address)
             server.wait_for_requests(1)
     assert server.recording.unmatched == [b"unknown"]
+
+
+# -- rules added while the server runs ----------------------------------------------------
+
+
+def test_a_message_that_comes_before_reply_on_a_running_server_still_gets_it() -> None:
+    deciding = threading.Event()
+
+    def ping(message: bytes) -> bool:
+        deciding.set()
+        return message == b"PING\n"
+
+    with sd.TCPServer() as server:
+        server.rules.settle_timeout = 30.0  # only reply() may end the wait
+        rule = server.on(ping)
+        with connect(server) as client:
+            client.sendall(b"PING\n")
+            assert deciding.wait(5)  # the worker has the message before the rule has its reply
+            rule.reply(b"PONG\n")
+            assert client.recv(100) == b"PONG\n"
+    server.check()
+
+
+def test_a_bare_rule_on_a_running_server_accepts_and_records() -> None:
+    with sd.TCPServer() as server:
+        server.on(b"PING\n").reply(b"PONG\n")
+        server.on(sd.ANY)
+        with connect(server) as client:
+            client.sendall(b"anything\nPING\n")
+            assert client.recv(100) == b"PONG\n"  # the bare rule answered nothing, at once or after
+    assert server.recording.unmatched == []
+    server.check()
+
+
+# -- what check() shows beside an unmatched message -------------------------------------------
+
+
+def test_check_lists_the_rules_beside_an_unmatched_message_and_cuts_long_ones() -> None:
+    with sd.TCPServer() as server:
+        server.on(sd.regex(rb"\AGET ")).reply(b"ok\n")
+        server.on(sd.prefix(b"PUT ")).reply(b"stored\n")
+        with connect(server) as client:
+            client.sendall(b"GET /\n")
+            assert client.recv(100) == b"ok\n"
+            client.sendall(b"DELETE " + b"x" * 500 + b"\n")
+            server.wait_for_requests(2)
+    problems = server.problems()
+    assert len(problems) == 1
+    first, *hint = problems[0].splitlines()
+    assert first.endswith("b'DELETE " + "x" * 113 + "' ... (388 more bytes, 508 in all)")
+    assert hint == [
+        "    no rule matches",
+        "    rules (2):",
+        "      rule 1: on(regex(b'\\\\AGET ')) -> b'ok\\n' (used 1)",
+        "      rule 2: on(prefix(b'PUT ')) -> b'stored\\n' (used 0)",
+    ]

@@ -346,8 +346,8 @@ class BaseServer(Lifecycle, metaclass=_ChecksKeywords):
         return accepted
 
     def __repr__(self) -> str:
-        state = self._state
-        return f"<{type(self).__name__} {self.endpoint} {state}>"
+        named = "" if self._name is None else f" {self._name!r}"
+        return f"<{type(self).__name__}{named} {self.endpoint} {self._state}>"
 
 
 def _where(connection: ConnectionRecord | None) -> str:
