@@ -190,11 +190,17 @@ def test_a_message_that_comes_before_reply_on_a_running_server_still_gets_it() -
 
 def test_a_bare_rule_on_a_running_server_accepts_and_records() -> None:
     with sd.TCPServer() as server:
+        server.rules.settle_timeout = 30.0  # longer than the client waits: a trigger must end it
         server.on(b"PING\n").reply(b"PONG\n")
-        server.on(sd.ANY)
+        bare = server.on(sd.ANY)
+        assert bare.pending
         with connect(server) as client:
-            client.sendall(b"anything\nPING\n")
-            assert client.recv(100) == b"PONG\n"  # the bare rule answered nothing, at once or after
+            client.sendall(b"anything\n")
+            server.wait_for_requests(1)  # the test waits on traffic: its rules are configured
+            assert not bare.pending
+            client.sendall(b"PING\n")
+            assert client.recv(100) == b"PONG\n"
+    assert bare.used == 1
     assert server.recording.unmatched == []
     server.check()
 
@@ -221,3 +227,8 @@ def test_check_lists_the_rules_beside_an_unmatched_message_and_cuts_long_ones() 
         "      rule 1: on(regex(b'\\\\AGET ')) -> b'ok\\n' (used 1)",
         "      rule 2: on(prefix(b'PUT ')) -> b'stored\\n' (used 0)",
     ]
+
+
+def test_rules_added_before_start_are_complete_at_once() -> None:
+    server = sd.TCPServer()
+    assert not server.on(sd.ANY).pending  # nothing can arrive before start()
