@@ -18,7 +18,8 @@ import trustme
 
 from .core.cassette import Cassette, load, save
 from .errors import CassetteMissing, CheckFailed, ConfigurationError, StopFailed
-from .net.base import BaseServer, check_keywords
+from .net.base import BaseServer
+from .net.keywords import check_keywords
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer

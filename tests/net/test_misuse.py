@@ -10,7 +10,7 @@ import pytest
 
 import socketdouble as sd
 from socketdouble.core.cassette import Cassette, Data, RecordedConnection, save
-from socketdouble.net.base import accepted_keywords
+from socketdouble.net.keywords import accepted_keywords
 from tests.helpers import connect, recv_exactly
 
 
