@@ -20,8 +20,8 @@ import pytest
 from examples import pg_cluster
 from examples.pg_cluster import Cluster, throwaway_cluster
 from socketdouble.core.cassette import Close, Data, Event, load
-from socketdouble.errors import CheckFailed
 from socketdouble.doubles import Doubles, RecordMode
+from socketdouble.errors import CheckFailed
 
 TERMINATE = b"X\x00\x00\x00\x04"  # the frontend's Terminate message: 'X', length 4
 FRUIT = [(1, "apple"), (2, "banana"), (3, "cherry")]

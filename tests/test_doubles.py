@@ -312,3 +312,22 @@ def test_a_cassette_that_cannot_be_saved_does_not_stop_the_others(
     assert len(load(tmp_path / "second.json").connections) == 1
     for leftover in tmp_path.glob("*.tmp"):
         leftover.unlink()
+
+
+def test_a_misspelt_keyword_is_named_as_the_test_wrote_the_call() -> None:
+    with Doubles() as doubles:
+        with pytest.raises(
+            sd.ConfigurationError, match=r"^tcp\(prot=0\): unknown keyword 'prot'; did you mean 'port'\?$"
+        ):
+            doubles.tcp(prot=0)
+        with pytest.raises(sd.ConfigurationError, match=r"^unix_dgram\(pth='x'\): .*did you mean 'path'\?$"):
+            doubles.unix_dgram(pth="x")
+        assert doubles.servers == []  # nothing was made, so nothing is left to stop
+
+
+def test_repr_shows_the_servers() -> None:
+    with Doubles() as doubles:
+        assert repr(doubles) == "<Doubles record_mode='none': no servers>"
+        server = doubles.tcp(name="cache")
+        assert repr(doubles) == f"<Doubles record_mode='none': {server!r}>"
+        assert repr(server).startswith("<TCPServer 'cache' 127.0.0.1:") and repr(server).endswith(" running>")

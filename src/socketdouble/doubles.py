@@ -20,6 +20,7 @@ from .core.cassette import Cassette, load, save
 from .errors import CassetteMissing, CheckFailed, ConfigurationError, StopFailed
 from .net.base import BaseServer
 from .net.episodes import episodes_server
+from .net.keywords import check_keywords
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
@@ -85,6 +86,9 @@ class Doubles:
         self.claim_cassette: Callable[[Path], None] | None = None
         #: Servers whose transcript a failure or a report section already shows.
         self.transcripts_shown: set[int] = set()
+        #: True when something else shows transcripts (pytest's report sections): failures
+        #: then list problems only, which keeps pytest's short summary short.
+        self.transcripts_elsewhere = False
         #: Why cassettes were not written; lines that fail the test are in ``_write_failures``.
         self.not_written: list[str] = []
         self._write_failures: list[str] = []
@@ -104,30 +108,31 @@ class Doubles:
         server.start()
         return server
 
-    def _make(self, kind: type[S], kwargs: dict[str, Any]) -> S:
+    def _make(self, kind: type[S], kwargs: dict[str, Any], call: str) -> S:
+        check_keywords(kind, kwargs, call)  # named as the test wrote it: tcp(prot=0)
         kwargs.setdefault("report_unused_rules", self.report_unused_rules)
         return self.add(kind(**kwargs))
 
     def tcp(self, **kwargs: Any) -> TCPServer:
         """A started :class:`~socketdouble.TCPServer`."""
-        return self._make(TCPServer, kwargs)
+        return self._make(TCPServer, kwargs, "tcp")
 
     def udp(self, **kwargs: Any) -> UDPServer:
         """A started :class:`~socketdouble.UDPServer`."""
-        return self._make(UDPServer, kwargs)
+        return self._make(UDPServer, kwargs, "udp")
 
     def unix(self, **kwargs: Any) -> UnixStreamServer:
         """A started :class:`~socketdouble.UnixStreamServer`."""
-        return self._make(UnixStreamServer, kwargs)
+        return self._make(UnixStreamServer, kwargs, "unix")
 
     def unix_dgram(self, **kwargs: Any) -> UnixDatagramServer:
         """A started :class:`~socketdouble.UnixDatagramServer`."""
-        return self._make(UnixDatagramServer, kwargs)
+        return self._make(UnixDatagramServer, kwargs, "unix_dgram")
 
     def tls(self, **kwargs: Any) -> TLSServer:
         """A started :class:`~socketdouble.TLSServer` with a certificate from :attr:`ca`."""
         kwargs.setdefault("ca", self.ca)
-        return self._make(TLSServer, kwargs)
+        return self._make(TLSServer, kwargs, "tls")
 
     # -- record and replay -----------------------------------------------------------
 
@@ -297,7 +302,7 @@ class Doubles:
         problems = server.problems()
         if not problems:
             return ""
-        if id(server) not in self.transcripts_shown:
+        if not self.transcripts_elsewhere and id(server) not in self.transcripts_shown:
             self.transcripts_shown.add(id(server))
             try:
                 server.check()
@@ -320,6 +325,10 @@ class Doubles:
                 self.check()
             elif self._write_failures:
                 raise CheckFailed("\n\n".join(self._write_failures))
+
+    def __repr__(self) -> str:
+        servers = ", ".join(map(repr, self.servers)) or "no servers"
+        return f"<Doubles record_mode={self.record_mode!r}: {servers}>"
 
     def __enter__(self) -> Doubles:
         return self

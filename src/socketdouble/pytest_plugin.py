@@ -150,6 +150,7 @@ def socketdouble(
         check=_setting(request, "check"),
         report_unused_rules=_setting(request, "report_unused_rules"),
     )
+    doubles.transcripts_elsewhere = True  # report sections show them, once per server
     doubles.record_mode = _record_mode(request.config)
     node = request.node
     doubles.cassette_dir = node.path.parent / "cassettes" / node.path.stem

@@ -77,7 +77,7 @@ def test_greeting_then_script_then_rules() -> None:
 def test_script_mismatch_is_unmatched_with_the_expected_step_and_closes() -> None:
     conversation, recording = converse(RuleBook(), Script().expect(b"A\r\n").send(b"B\r\n"))
     assert conversation.receive(b"Z\r\nA\r\n") == [Close()]
-    assert recording.unmatched_details[0][2] == "script step 1: expect(b'A\\r\\n')"
+    assert recording.unmatched_details[0][2] == "expected: script step 1: expect(b'A\\r\\n')"
     # what came after the close is still recorded, and answered by nobody
     assert recording.requests == [b"Z\r\n", b"A\r\n"]
     assert conversation.over

@@ -53,7 +53,7 @@ def test_transcript_shows_text_as_text_and_binary_as_hex() -> None:
     record = recording.open_connection(("::1", 7))
     record.on_message(b"GET /\r\n")
     record.on_sent(b"\x00\x01\xffhello")
-    record.on_unmatched(b"BAD\n", "rule 1: on(b'GOOD\\n')")
+    record.on_unmatched(b"BAD\n", "nearest: rule 1: on(b'GOOD\\n')")
     record.on_error(ValueError("boom"))
     record.on_closed("client reset")
     text = str(recording)
@@ -84,3 +84,28 @@ def test_wait_for_requests_returns_exactly_the_first_n() -> None:
         connection.on_message(message)
     assert recording.wait_for_requests(2, timeout=0) == [b"one\n", b"two\n"]
     assert recording.wait_for_requests(3, timeout=0) == [b"one\n", b"two\n", b"three\n"]
+
+
+def test_a_hint_of_many_lines_sits_under_its_message() -> None:
+    recording = Recording("t")
+    record = recording.open_connection(("127.0.0.1", 7))
+    record.on_unmatched(b"DEL\n", "no rule matches\nrules (2):\n  rule 1: on(ANY)\n  rule 2: on(b'x')")
+    lines = str(recording).splitlines()
+    at = next(i for i, line in enumerate(lines) if "!! unmatched 'DEL\\n'" in line)
+    pad = " " * 16
+    assert lines[at + 1 : at + 5] == [
+        pad + "no rule matches",
+        pad + "rules (2):",
+        pad + "  rule 1: on(ANY)",
+        pad + "  rule 2: on(b'x')",
+    ]
+
+
+def test_recording_repr_shows_its_name_and_counts() -> None:
+    recording = Recording("SMTP double")
+    record = recording.open_connection(("127.0.0.1", 7))
+    record.on_message(b"EHLO x\r\n")
+    record.on_unmatched(b"HELO\r\n", "no rule matches")
+    assert repr(recording) == (
+        "<Recording 'SMTP double': 1 connection(s), 1 request(s), 1 unmatched, 0 error(s)>"
+    )

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from socketdouble import ConfigurationError
-from socketdouble.core.rules import RuleBook
+from socketdouble import ANY, ConfigurationError, prefix, regex
+from socketdouble.core.rules import Answer, RuleBook
 
 
 def test_first_matching_rule_with_uses_left_answers() -> None:
     book = RuleBook()
     once = book.add(b"A", times=1).reply(b"first")
     always = book.add(b"A").reply(b"later")
-    assert book.answer(b"A") is once
-    assert book.answer(b"A") is always
-    assert book.answer(b"A") is always
+    assert book.answer(b"A") == Answer(once, b"first", False)
+    assert book.answer(b"A") == Answer(always, b"later", False)
+    assert book.answer(b"A") == Answer(always, b"later", False)
     assert book.answer(b"B") is None
     assert (once.used, always.used) == (1, 2)
 
@@ -29,8 +31,9 @@ def test_unused_expectations_are_listed() -> None:
 def test_nearest_rule_shares_the_longest_prefix() -> None:
     book = RuleBook()
     book.add(b"GET /a").reply(b"x")
-    book.add(b"POST /b").reply(b"y")
-    assert "POST /b" in (book.nearest(b"POST /c") or "")
+    post = book.add(prefix(b"POST /b")).reply(b"y")
+    assert book.nearest(b"POST /c") is post
+    assert book.nearest(b"DELETE") is None  # no common start: nothing is "nearest"
     assert RuleBook().nearest(b"x") is None
 
 
@@ -61,3 +64,162 @@ def test_bad_reply() -> None:
         RuleBook().add(b"A").reply("pong")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="greeting is bytes"):
         RuleBook().add_greeting().reply("hi")  # type: ignore[arg-type]
+
+
+# -- the builder is order-free ---------------------------------------------------------
+
+
+def test_close_then_reply_keeps_the_close() -> None:
+    book = RuleBook()
+    book.add(b"QUIT").close().reply(b"bye")
+    book.add(b"EXIT").reply(b"bye").close()
+    book.add(b"STAY").close().reply(b"ok", close=False)
+    book.add(b"BARE")
+    assert book.answer(b"QUIT") == (book.rules[0], b"bye", True)
+    assert book.answer(b"EXIT") == (book.rules[1], b"bye", True)
+    assert book.answer(b"STAY") == (book.rules[2], b"ok", False)
+    assert book.answer(b"BARE") == (book.rules[3], None, False)
+
+
+# -- a rule on a running server answers only once configured ----------------------------
+
+
+class Asked:
+    """A matcher that says when a worker is deciding: answer() has the message in hand."""
+
+    def __init__(self, expected: bytes | None) -> None:
+        self.expected = expected
+        self.event = threading.Event()
+
+    def __call__(self, message: bytes) -> bool:
+        self.event.set()
+        return self.expected is None or message == self.expected
+
+
+def _answer_in_thread(book: RuleBook, message: bytes) -> tuple[threading.Thread, list[Answer | None]]:
+    got: list[Answer | None] = []
+    thread = threading.Thread(target=lambda: got.append(book.answer(message)))
+    thread.start()
+    return thread, got
+
+
+def test_a_message_between_on_and_reply_gets_the_reply() -> None:
+    book = RuleBook()
+    book.settle_timeout = 30.0  # far longer than the test: only reply() may end the wait
+    asked = Asked(b"PING")
+    rule = book.add(asked, pending=True)  # what on() does on a running server
+    thread, got = _answer_in_thread(book, b"PING")
+    assert asked.event.wait(5)  # the worker is deciding on the rule before reply() is given
+    rule.reply(b"PONG", close=True)
+    thread.join(5)
+    assert got == [Answer(rule, b"PONG", True)]
+    assert rule.used == 1
+
+
+def test_a_pending_rule_answers_nothing_once_the_test_moves_on() -> None:
+    book = RuleBook()
+    book.settle_timeout = 30.0
+    asked = Asked(None)
+    bare = book.add(asked, pending=True)  # server.on(sd.ANY) on a running server
+    thread, got = _answer_in_thread(book, b"anything")
+    assert asked.event.wait(5)
+    book.add(b"next", pending=True)  # the next on(): the bare rule is complete as it is
+    thread.join(5)
+    assert got == [Answer(bare, None, False)]
+    assert not bare.pending
+
+
+def test_a_pending_rule_that_is_never_configured_answers_nothing_after_the_timeout() -> None:
+    book = RuleBook()
+    book.settle_timeout = 0.01
+    bare = book.add(ANY, pending=True)
+    assert book.answer(b"x") == Answer(bare, None, False)
+    assert book.answer(b"y") == Answer(bare, None, False)  # settled: no second wait
+    assert bare.used == 2
+
+
+def test_published_rules_before_a_pending_one_answer_without_waiting() -> None:
+    book = RuleBook()
+    book.settle_timeout = 30.0
+    ping = book.add(b"PING").reply(b"PONG")
+    book.add(ANY, pending=True)
+    assert book.answer(b"PING") == Answer(ping, b"PONG", False)
+
+
+def test_settle_takes_pending_rules_as_they_are() -> None:
+    book = RuleBook()
+    rule = book.add(b"A", pending=True)
+    book.settle()
+    assert not rule.pending
+    assert book.snapshot().settle_timeout == 0.0  # a forked child cannot hear of a later reply()
+
+
+def test_the_answer_is_the_one_the_rule_had_when_chosen() -> None:
+    book = RuleBook()
+    rule = book.add(b"X").reply(b"first")
+    chosen = book.answer(b"X")
+    rule.reply(b"second", close=True)  # reconfigured while a worker sends the first answer
+    assert chosen == Answer(rule, b"first", False)
+    assert book.answer(b"X") == Answer(rule, b"second", True)
+
+
+# -- what an unmatched message is shown beside ---------------------------------------------
+
+
+def test_exact_and_prefix_rules_sharing_a_start_are_nearest() -> None:
+    book = RuleBook()
+    book.add(b"PING\n").reply(b"PONG\n")
+    assert (
+        book.explain(b"PONG\n") == "nearest: rule 1: on(b'PING\\n') -> b'PONG\\n' (the first 1 byte(s) agree)"
+    )
+
+
+def is_put(message: bytes) -> bool:
+    return message.startswith(b"PUT")
+
+
+def test_regex_any_and_callable_rules_are_listed_not_nearest() -> None:
+    book = RuleBook()
+    book.add(regex(rb"\AGET ")).reply(b"ok")
+    book.add(is_put)
+    book.add(ANY, times=1).reply(b"once")
+    assert book.answer(b"first") is not None  # spends ANY
+    hint = book.explain(b"DELETE /x") or ""
+    assert not hint.startswith("nearest")
+    assert hint.splitlines() == [
+        "matches a spent rule: rule 3: on(ANY, times=1 (used 1)) -> b'once'",
+        "rules (3):",
+        "  rule 1: on(regex(b'\\\\AGET ')) -> b'ok' (used 0)",
+        "  rule 2: on(is_put) (used 0)",
+        "  rule 3: on(ANY, times=1 (used 1)) -> b'once'",
+    ]
+
+
+def test_nothing_in_common_says_so_and_lists_the_rules() -> None:
+    book = RuleBook()
+    book.add(b"GET /a").reply(b"A")
+    assert book.explain(b"POST") == "no rule matches\nrules (1):\n  rule 1: on(b'GET /a') -> b'A' (used 0)"
+    assert RuleBook().explain(b"x") is None
+
+
+def test_a_long_rule_list_is_cut() -> None:
+    book = RuleBook()
+    for n in range(25):
+        book.add(regex(rb"\A%d\Z" % n))
+    lines = (book.explain(b"x") or "").splitlines()
+    assert len(lines) == 2 + RuleBook.LISTED + 1
+    assert lines[-2].startswith("  rule 10: ")
+    assert lines[-1] == "  ... and 15 more"
+
+
+# -- what a diff or a repr shows -------------------------------------------------------------
+
+
+def test_reprs_show_the_content() -> None:
+    book = RuleBook()
+    rule = book.add(b"QUIT", times=2).reply(b"bye", close=True)
+    book.answer(b"QUIT")
+    assert repr(rule) == "<Rule rule 1: on(b'QUIT', times=2 (used 1)) -> b'bye' then close>"
+    assert repr(book.add(ANY, pending=True)) == "<Rule rule 2: on(ANY) (used 0), pending>"
+    assert repr(book.add_greeting().reply(b"220 ready\r\n")) == "<Greeting b'220 ready\\r\\n'>"
+    assert repr(book) == "<RuleBook 2 rule(s), 1 greeting(s)>"

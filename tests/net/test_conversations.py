@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_a_script_mismatch_closes_and_is_reported_with_the_expected_step() -> No
     with pytest.raises(sd.CheckFailed) as failure:
         server.check()
     assert "b'LOGOUT\\n'" in str(failure.value)
-    assert "nearest: script step 1: expect(b'LOGIN\\n')" in str(failure.value)
+    assert "expected: script step 1: expect(b'LOGIN\\n')" in str(failure.value)
 
 
 def test_a_script_reset_reaches_the_client_as_a_reset() -> None:
@@ -164,3 +165,70 @@ def test_unmatched_datagrams_are_reported() -> None:
             client.sendto(b"unknown", server.address)
             server.wait_for_requests(1)
     assert server.recording.unmatched == [b"unknown"]
+
+
+# -- rules added while the server runs ----------------------------------------------------
+
+
+def test_a_message_that_comes_before_reply_on_a_running_server_still_gets_it() -> None:
+    deciding = threading.Event()
+
+    def ping(message: bytes) -> bool:
+        deciding.set()
+        return message == b"PING\n"
+
+    with sd.TCPServer() as server:
+        server.rules.settle_timeout = 30.0  # only reply() may end the wait
+        rule = server.on(ping)
+        with connect(server) as client:
+            client.sendall(b"PING\n")
+            assert deciding.wait(5)  # the worker has the message before the rule has its reply
+            rule.reply(b"PONG\n")
+            assert client.recv(100) == b"PONG\n"
+    server.check()
+
+
+def test_a_bare_rule_on_a_running_server_accepts_and_records() -> None:
+    with sd.TCPServer() as server:
+        server.rules.settle_timeout = 30.0  # longer than the client waits: a trigger must end it
+        server.on(b"PING\n").reply(b"PONG\n")
+        bare = server.on(sd.ANY)
+        assert bare.pending
+        with connect(server) as client:
+            client.sendall(b"anything\n")
+            server.wait_for_requests(1)  # the test waits on traffic: its rules are configured
+            assert not bare.pending
+            client.sendall(b"PING\n")
+            assert client.recv(100) == b"PONG\n"
+    assert bare.used == 1
+    assert server.recording.unmatched == []
+    server.check()
+
+
+# -- what check() shows beside an unmatched message -------------------------------------------
+
+
+def test_check_lists_the_rules_beside_an_unmatched_message_and_cuts_long_ones() -> None:
+    with sd.TCPServer() as server:
+        server.on(sd.regex(rb"\AGET ")).reply(b"ok\n")
+        server.on(sd.prefix(b"PUT ")).reply(b"stored\n")
+        with connect(server) as client:
+            client.sendall(b"GET /\n")
+            assert client.recv(100) == b"ok\n"
+            client.sendall(b"DELETE " + b"x" * 500 + b"\n")
+            server.wait_for_requests(2)
+    problems = server.problems()
+    assert len(problems) == 1
+    first, *hint = problems[0].splitlines()
+    assert first.endswith("b'DELETE " + "x" * 113 + "' ... (388 more bytes, 508 in all)")
+    assert hint == [
+        "    no rule matches",
+        "    rules (2):",
+        "      rule 1: on(regex(b'\\\\AGET ')) -> b'ok\\n' (used 1)",
+        "      rule 2: on(prefix(b'PUT ')) -> b'stored\\n' (used 0)",
+    ]
+
+
+def test_rules_added_before_start_are_complete_at_once() -> None:
+    server = sd.TCPServer()
+    assert not server.on(sd.ANY).pending  # nothing can arrive before start()

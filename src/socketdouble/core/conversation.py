@@ -127,19 +127,15 @@ class Conversation:
             expected = player.describe_waiting()
             matched, steps = player.receive(message)
             if not matched:
-                self.sink.on_unmatched(message, expected)
+                self.sink.on_unmatched(message, f"expected: {expected}")
             return self._track(steps)
-        rule = self.rules.answer(message)
-        if rule is None:
-            if self._recorder:
-                return []
-            hint = self.rules.nearest(message) or (
-                player.describe_waiting() if player is not None else "no rules"
-            )
-            self.sink.on_unmatched(message, hint)
+        answer = self.rules.answer(message)
+        if answer is None:
+            if not self._recorder:
+                self.sink.on_unmatched(message, self._hint(message))
             return []
+        rule, response, close = answer
         self.sink.on_rule_used(rule.number)
-        response = rule.response
         if callable(response):
             try:
                 response = response(message)
@@ -157,9 +153,21 @@ class Conversation:
                 )
                 return self._track([Close()])
         actions: list[Action] = [Send(response)] if response else []
-        if rule.close_after:
+        if close:
             actions.append(Close())
         return self._track(actions)
+
+    def _hint(self, message: bytes) -> str:
+        """What to show beside an unmatched message: the rules, or the script's place.
+
+        The hint reads on its own (it may span lines); reports print it under the message.
+        """
+        hint = self.rules.explain(message)
+        if hint is not None:
+            return hint
+        if self.player is not None:
+            return self.player.describe_waiting()  # "script finished": it expects nothing more
+        return "no rules (only a greeting)"
 
     def _track(self, actions: list[Action]) -> list[Action]:
         for action in actions:

@@ -223,6 +223,14 @@ class Recording:
     def __str__(self) -> str:
         return self.transcript()
 
+    def __repr__(self) -> str:
+        with self.lock:
+            counts = (
+                f"{len(self._connections)} connection(s), {len(self._requests)} request(s), "
+                f"{len(self._unmatched)} unmatched, {len(self.errors)} error(s)"
+            )
+        return f"<Recording {self.name!r}: {counts}>"
+
     # -- what workers write ----------------------------------------------------
 
     def _add_message(self, connection: ConnectionRecord, message: bytes) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from ..errors import ConfigurationError
 from .matchers import Matcher, MatcherLike, as_matcher
@@ -28,7 +30,22 @@ def check_response(response: object) -> Response:
 
 
 class Rule:
-    """One rule: what it matches, how often it may answer, and what it answers."""
+    """One rule: what it matches, how often it may answer, and what it answers.
+
+    ``reply()`` and ``close()`` may come in any order: ``on(m).close().reply(x)`` and
+    ``on(m).reply(x).close()`` both answer ``x`` and then close; ``reply(x, close=...)``
+    sets both at once, and ``close=None`` (the default) keeps an earlier ``close()``.
+    A rule with neither answers nothing: the message is accepted and recorded.
+
+    A rule never answers half-configured. Rules added before ``start()`` are complete
+    before any message can arrive. A rule added to a *running* server is *pending*
+    until its answer is known: its first ``reply()`` or ``close()`` (give both in one
+    call, ``reply(x, close=True)``, on a running server), the next rule or greeting
+    added, or the server's next ``wait_for_requests()``, ``check()`` or ``stop()``.
+    A message that only a pending rule matches waits for it (at most
+    :attr:`RuleBook.settle_timeout` seconds; then the rule answers nothing, as a bare
+    ``on(sd.ANY)`` does) instead of being answered by a rule that is not ready yet.
+    """
 
     def __init__(self, matcher: MatcherLike, times: int | None, number: int) -> None:
         if times is not None and (not isinstance(times, int) or times < 1):
@@ -37,23 +54,47 @@ class Rule:
         self.times = times
         self.number = number
         self.used = 0
-        self.response: Response | None = None
-        self.close_after = False
+        #: (response, close afterwards), replaced as one so a worker never reads half of it.
+        self._answer: tuple[Response | None, bool] = (None, False)
+        #: True while the rule waits for its answer on a running server (see the class doc).
+        self.pending = False
+        self._book: RuleBook | None = None
 
-    def reply(self, response: Response, *, close: bool = False) -> Rule:
+    @property
+    def response(self) -> Response | None:
+        """The bytes or callable given to ``reply()``, or None."""
+        return self._answer[0]
+
+    @property
+    def close_after(self) -> bool:
+        """True when the connection is closed after a matched message."""
+        return self._answer[1]
+
+    def reply(self, response: Response, *, close: bool | None = None) -> Rule:
         """Answer a matched message with ``response``; ``close=True`` closes afterwards.
 
         ``response`` is bytes, or a callable given the message that returns the bytes
-        to send (or None to send nothing). Returns the rule.
+        to send (or None to send nothing). ``close=None`` keeps what an earlier
+        ``close()`` said. Returns the rule.
         """
-        self.response = check_response(response)
-        self.close_after = close
+        checked = check_response(response)
+        self._configure(checked, self.close_after if close is None else bool(close))
         return self
 
     def close(self) -> Rule:
         """Close the connection after a matched message (after any reply)."""
-        self.close_after = True
+        self._configure(self.response, True)
         return self
+
+    def _configure(self, response: Response | None, close: bool) -> None:
+        book = self._book
+        if book is None:
+            self._answer = (response, close)
+            return
+        with book._lock:
+            self._answer = (response, close)
+            self.pending = False
+            book._lock.notify_all()  # a worker may be waiting for exactly this answer
 
     @property
     def exhausted(self) -> bool:
@@ -61,8 +102,19 @@ class Rule:
 
     def describe(self) -> str:
         limit = "" if self.times is None else f", times={self.times} (used {self.used})"
-        answer = "" if self.response is None else f" -> {_short(self.response)}"
+        response, close = self._answer
+        answer = "" if response is None else f" -> {_short(response)}"
+        if close:
+            answer += " then close" if response is not None else " -> close"
         return f"rule {self.number}: on({self.matcher!r}{limit}){answer}"
+
+    def _listed(self) -> str:
+        """describe(), with the use count also for rules without ``times``."""
+        return self.describe() + ("" if self.times is not None else f" (used {self.used})")
+
+    def __repr__(self) -> str:
+        pending = ", pending" if self.pending else ""
+        return f"<Rule {self._listed()}{pending}>"
 
 
 def _short(response: Response) -> str:
@@ -70,6 +122,14 @@ def _short(response: Response) -> str:
         text = repr(response)
         return text if len(text) <= 60 else text[:57] + "..."
     return getattr(response, "__qualname__", repr(response))
+
+
+class Answer(NamedTuple):
+    """What :meth:`RuleBook.answer` decided: the rule, and its answer as it was then."""
+
+    rule: Rule
+    response: Response | None
+    close: bool
 
 
 class Greeting:
@@ -85,26 +145,50 @@ class Greeting:
         self.response = bytes(response)
         return self
 
+    def __repr__(self) -> str:
+        return f"<Greeting {_short(self.response)}>"
+
 
 class RuleBook:
     """The rules and greetings of one server, safe to change while it runs."""
 
+    #: Longest time a message waits for a pending rule's answer (see :class:`Rule`).
+    settle_timeout = 0.1
+    #: How many rules an unmatched message's hint lists before "... and N more".
+    LISTED = 10
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition(threading.Lock())
         self._rules: list[Rule] = []
         self._greetings: list[Greeting] = []
 
-    def add(self, matcher: MatcherLike, times: int | None = None) -> Rule:
+    def add(self, matcher: MatcherLike, times: int | None = None, *, pending: bool = False) -> Rule:
+        """A new rule, last in order. ``pending=True`` (a running server): see :class:`Rule`."""
         with self._lock:
+            self._settle()  # the test has moved on from any rule it was configuring
             rule = Rule(matcher, times, len(self._rules) + 1)
+            rule._book = self
+            rule.pending = pending
             self._rules.append(rule)
         return rule
 
     def add_greeting(self) -> Greeting:
         greeting = Greeting()
         with self._lock:
+            self._settle()
             self._greetings.append(greeting)
         return greeting
+
+    def settle(self) -> None:
+        """Take every pending rule as it is now: the test has finished configuring it."""
+        with self._lock:
+            self._settle()
+
+    def _settle(self) -> None:
+        if any(rule.pending for rule in self._rules):
+            for rule in self._rules:
+                rule.pending = False
+            self._lock.notify_all()
 
     @property
     def empty(self) -> bool:
@@ -119,14 +203,29 @@ class RuleBook:
         with self._lock:
             return b"".join(g.response for g in self._greetings)
 
-    def answer(self, message: bytes) -> Rule | None:
-        """The first matching rule with uses left, its use counted; or None."""
+    def answer(self, message: bytes) -> Answer | None:
+        """The first matching rule with uses left, its use counted, and its answer; or None.
+
+        If that rule is still pending, wait (at most :attr:`settle_timeout`) for its
+        answer rather than decide on a rule the test is still configuring.
+        """
+        deadline: float | None = None
         with self._lock:
-            for rule in self._rules:
-                if not rule.exhausted and rule.matcher(message):
+            while True:
+                rule = next((r for r in self._rules if not r.exhausted and r.matcher(message)), None)
+                if rule is None:
+                    return None
+                if not rule.pending:
                     rule.used += 1
-                    return rule
-        return None
+                    response, close = rule._answer
+                    return Answer(rule, response, close)
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.settle_timeout
+                if now >= deadline:
+                    rule.pending = False  # no answer came: it answers nothing, as given
+                    continue
+                self._lock.wait(deadline - now)
 
     def count_use(self, number: int) -> None:
         """Count a use made elsewhere (a forked child) of rule ``number``."""
@@ -138,26 +237,72 @@ class RuleBook:
         with self._lock:
             return [r for r in self._rules if r.times is not None and r.used < r.times]
 
-    def nearest(self, message: bytes) -> str | None:
-        """Describe the rule closest to ``message``, to show beside a near miss."""
-        rules = self.rules
-        if not rules:
-            return None
-        best = max(rules, key=lambda r: _likeness(message, r.matcher.example()))
-        return best.describe()
+    def nearest(self, message: bytes) -> Rule | None:
+        """The exact or prefix rule sharing the longest start with ``message``, if any does.
+
+        Regex, ``ANY`` and callable rules have no bytes to compare, so they are never
+        "nearest": naming one would say nothing.
+        """
+        return self._nearest_locked(message, self.rules)
+
+    def explain(self, message: bytes) -> str | None:
+        """Why no rule answered ``message``, for the report beside it; None with no rules.
+
+        The first line names a rule that matches but is spent, else the nearest rule
+        (when one means something, see :meth:`nearest`), else says none matches; then
+        every rule with its use count (at most :attr:`LISTED`), as they were just now.
+        """
+        with self._lock:
+            rules = list(self._rules)
+            if not rules:
+                return None
+            spent = next((r for r in rules if r.exhausted and r.matcher(message)), None)
+            if spent is not None:
+                named: Rule | None = spent
+                lines = [f"matches a spent rule: {spent.describe()}"]
+            else:
+                named = self._nearest_locked(message, rules)
+                if named is not None:
+                    common = _common_prefix(message, named.matcher.example())
+                    lines = [f"nearest: {named.describe()} (the first {common} byte(s) agree)"]
+                else:
+                    lines = ["no rule matches"]
+            if not (len(rules) == 1 and named is not None):
+                lines.append(f"rules ({len(rules)}):")
+                lines.extend(f"  {rule._listed()}" for rule in rules[: self.LISTED])
+                if len(rules) > self.LISTED:
+                    lines.append(f"  ... and {len(rules) - self.LISTED} more")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _nearest_locked(message: bytes, rules: list[Rule]) -> Rule | None:
+        best, best_common = None, 0
+        for rule in rules:
+            common = _common_prefix(message, rule.matcher.example())
+            if common > best_common:
+                best, best_common = rule, common
+        return best
 
     def snapshot(self) -> RuleBook:
-        """An independent copy (for a forked child, which must not share the lock)."""
+        """An independent copy (for a forked child, which must not share the lock).
+
+        A forked child cannot hear of a later ``reply()``: its pending rules are taken
+        as they are.
+        """
         book = RuleBook()
+        book.settle_timeout = 0.0
         with self._lock:
             book._rules = copy.copy(self._rules)
             book._greetings = list(self._greetings)
         return book
 
+    def __repr__(self) -> str:
+        return f"<RuleBook {len(self._rules)} rule(s), {len(self._greetings)} greeting(s)>"
 
-def _likeness(message: bytes, example: bytes | None) -> int:
+
+def _common_prefix(message: bytes, example: bytes | None) -> int:
     if example is None:
-        return -1
+        return 0
     common = 0
     for a, b in zip(message, example, strict=False):
         if a != b:

@@ -41,7 +41,9 @@ def render_connection(connection: ConnectionRecord) -> list[str]:
             lines.append(f"{stamp}-> {show_bytes(event.data, pad)}")
         elif kind is EventKind.UNMATCHED:
             lines.append(f"{stamp}!! unmatched {show_bytes(event.data, pad)}")
-            lines.append(f"{pad}   nearest: {event.text}")
+            # The hint says what it is ("nearest: ...", "expected: ...", a replay's
+            # difference report); every line of it sits under the message.
+            lines.extend(f"{pad}   {line}" for line in event.text.splitlines())
         elif kind is EventKind.ERROR:
             first, *rest = event.text.splitlines() or [""]
             lines.append(f"{stamp}!! error: {first}")

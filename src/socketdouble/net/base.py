@@ -18,18 +18,24 @@ from ..core.script import Script
 from ..errors import CheckFailed, ConfigurationError
 from .compat import check_handler
 from .endpoints import Endpoint, InetEndpoint, UnixEndpoint
+from .keywords import ChecksKeywords
 from .lifecycle import Lifecycle
 
 CONCURRENCY = ("thread", "serial", "fork")
 VerifyRequest = Callable[[Any, Any], bool]
+#: How much of an unmatched message a check() problem line shows (the transcript has more).
+SHOWN_IN_PROBLEM = 120
 
 
-class BaseServer(Lifecycle):
+class BaseServer(Lifecycle, metaclass=ChecksKeywords):
     """A real server in a background thread that records everything it sees."""
 
     kind = "server"
     datagram = False
     socket_type = socket.SOCK_STREAM
+    #: Why this server takes no rules, greetings, scripts, handler nor fork ("" when it
+    #: does): a replay answers from its cassette, a proxy forwards. Said in the error.
+    not_scriptable = ""
 
     def __init__(
         self,
@@ -48,6 +54,14 @@ class BaseServer(Lifecycle):
         name: str | None = None,
     ) -> None:
         super().__init__()
+        if self.not_scriptable and handler is not None:
+            raise ConfigurationError(f"{self.not_scriptable}: it takes no handler= (got {handler!r})")
+        if self.not_scriptable and concurrency == "fork":
+            raise ConfigurationError(
+                f"{self.not_scriptable}: concurrency='fork' would give each child a fresh copy of "
+                "its state (a second connection would replay or record as if it were the first); "
+                "use 'thread' or 'serial'"
+            )
         self.handler = check_handler(handler, self.datagram)
         if concurrency not in CONCURRENCY:
             raise ConfigurationError(
@@ -132,7 +146,8 @@ class BaseServer(Lifecycle):
         the server runs; the first matching rule with uses left answers.
         """
         self._no_handler("on()")
-        return self.rules.add(matcher, times)
+        # On a running server the rule is pending until its answer is known (see Rule).
+        return self.rules.add(matcher, times, pending=self.running)
 
     def on_connect(self) -> Greeting:
         """Greet every new connection: ``server.on_connect().reply(b"220 ready\\r\\n")``."""
@@ -150,6 +165,11 @@ class BaseServer(Lifecycle):
         return self
 
     def _no_handler(self, what: str) -> None:
+        if self.not_scriptable:
+            raise ConfigurationError(
+                f"{what} on {self.name}: {self.not_scriptable}, so {what} would never be used; "
+                "for scripted answers use a TCPServer, UDPServer, ... with rules"
+            )
         if self.handler is not None:
             raise ConfigurationError(
                 f"{what} on a server with handler={self.handler.__name__}: the handler answers "
@@ -182,6 +202,7 @@ class BaseServer(Lifecycle):
 
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[bytes]:
         """Block until ``n`` messages arrived and return the first ``n``."""
+        self.rules.settle()  # the test is waiting on traffic: its rules are configured
         return self.recording.wait_for_requests(n, timeout)
 
     def check(self, *, unused_rules: bool | None = None) -> None:
@@ -196,13 +217,14 @@ class BaseServer(Lifecycle):
     def problems(self, unused_rules: bool | None = None) -> list[str]:
         """What check() would report, one readable entry each."""
         report_unused = self.report_unused_rules if unused_rules is None else unused_rules
+        self.rules.settle()
         problems = []
         contexts = self.recording.error_contexts
         for error in list(self.errors):
             where = _where(contexts.get(id(error)))
             problems.append(f"error{where}:\n" + _indent(describe_error(error)))
         for connection, message, hint in self.recording.unmatched_details:
-            problems.append(f"unmatched message{_where(connection)}: {message!r}\n    nearest: {hint}")
+            problems.append(f"unmatched message{_where(connection)}: {_shown(message)}\n" + _indent(hint))
         if report_unused:
             for rule in self.rules.unused_expectations():
                 problems.append(
@@ -212,6 +234,11 @@ class BaseServer(Lifecycle):
         return problems
 
     # -- lifecycle -----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop serving, close every socket, join every thread (see Lifecycle.stop)."""
+        self.rules.settle()  # a worker waiting on a pending rule goes on at once
+        super().stop()
 
     def _open(self) -> None:
         sock = socket.socket(self.endpoint.family, self.socket_type)
@@ -257,12 +284,20 @@ class BaseServer(Lifecycle):
         return accepted
 
     def __repr__(self) -> str:
-        state = self._state
-        return f"<{type(self).__name__} {self.endpoint} {state}>"
+        named = "" if self._name is None else f" {self._name!r}"
+        return f"<{type(self).__name__}{named} {self.endpoint} {self._state}>"
 
 
 def _where(connection: ConnectionRecord | None) -> str:
     return "" if connection is None else f" on connection {connection.number} from {connection.peer!r}"
+
+
+def _shown(message: bytes) -> str:
+    """``message`` as a bytes literal (ready to paste into a rule), cut when long."""
+    if len(message) <= SHOWN_IN_PROBLEM:
+        return repr(message)
+    rest = len(message) - SHOWN_IN_PROBLEM
+    return f"{message[:SHOWN_IN_PROBLEM]!r} ... ({rest} more bytes, {len(message)} in all)"
 
 
 def _indent(text: str) -> str:

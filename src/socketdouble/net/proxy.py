@@ -51,6 +51,7 @@ class RecordingProxy(BaseServer):
 
     #: The cassette kind this class records ("tcp", "unix", "udp", "unix_dgram").
     proxy_kind: str
+    not_scriptable = "a RecordingProxy forwards every byte to its upstream and answers nothing itself"
 
     def __new__(cls, upstream: Any = None, kind: str = "tcp", **kwargs: Any) -> Any:
         if cls is RecordingProxy:
@@ -73,10 +74,6 @@ class RecordingProxy(BaseServer):
         **kwargs: Any,
     ) -> None:
         kind = self.proxy_kind  # __new__ chose the class from ``kind``
-        if kwargs.get("handler") is not None or kwargs.get("concurrency", "thread") == "fork":
-            raise ConfigurationError(
-                "a RecordingProxy forwards to its upstream: it takes no handler and no fork"
-            )
         if kwargs.get("framing") is not None:
             raise ConfigurationError(
                 f"framing={kwargs['framing']!r} given to a RecordingProxy: a proxy forwards and records "
@@ -97,25 +94,6 @@ class RecordingProxy(BaseServer):
         else:
             kwargs.pop("framing", None)
         super().__init__(**kwargs)
-
-    def on(self, matcher: Any, times: int | None = None) -> Any:
-        """Refused: a proxy forwards to its upstream and answers nothing itself."""
-        raise self._answers_nothing("on()")
-
-    def on_connect(self) -> Any:
-        """Refused: the upstream greets, through the proxy."""
-        raise self._answers_nothing("on_connect()")
-
-    def script(self, script: Any) -> Any:
-        """Refused: the upstream plays the conversation, through the proxy."""
-        raise self._answers_nothing("script()")
-
-    def _answers_nothing(self, what: str) -> ConfigurationError:
-        return ConfigurationError(
-            f"{what} on a RecordingProxy: the proxy forwards every byte to its upstream and answers "
-            "nothing itself; script a TCPServer (or another server) instead, or replay a cassette "
-            "with ReplayServer"
-        )
 
     @property
     def connect_timeout(self) -> float:

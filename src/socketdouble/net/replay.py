@@ -33,6 +33,7 @@ class ReplayServer(BaseServer):
 
     book: ReplayBook
     _loaded: Cassette | None = None
+    not_scriptable = "a ReplayServer answers from its cassette"
 
     def __new__(cls, cassette: Any = None, **kwargs: Any) -> Any:
         if cls is ReplayServer:
@@ -55,8 +56,6 @@ class ReplayServer(BaseServer):
     ) -> None:
         if match not in ("order", "first_request"):
             raise ConfigurationError(f"match={match!r}: choose 'order' or 'first_request'")
-        if kwargs.get("handler") is not None:
-            raise ConfigurationError("a ReplayServer answers from its cassette: it takes no handler")
         loaded = self._loaded or _load(cassette)
         self.cassette = loaded
         self.book = ReplayBook(loaded, Redactor([*loaded.redact, *ignore]), match)
