@@ -76,7 +76,13 @@ def test_unix_sockets_alone_leave_unix_doubles_working(pytester: pytest.Pytester
 
 def test_the_enable_socket_marker_is_honoured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        "import pytest\n\n@pytest.mark.enable_socket\ndef test_it(tcp_server):\n    assert tcp_server.running\n"
+        """
+        import pytest
+
+        @pytest.mark.enable_socket
+        def test_it(tcp_server):
+            assert tcp_server.running
+        """
     )
     pytester.runpytest_subprocess("-W", "error", "--disable-socket").assert_outcomes(passed=1)
 
