@@ -17,6 +17,12 @@ Settings resolve marker > command line > ini > default:
 - ``socketdouble_timeout`` / ``--socketdouble-timeout``: the pytest-timeout given to a
   test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
   0 disables).
+
+While a ``socketdouble`` fixture is in use, private socket folders and ``ca_file``
+folders go under pytest's base temporary folder (see
+:func:`socketdouble.net.addresses.folders_under`). Under pytest-socket, a server it
+would block is a ConfigurationError naming the flags that work (see
+:mod:`socketdouble.blocked_sockets`).
 """
 
 from __future__ import annotations
