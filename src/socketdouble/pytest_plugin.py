@@ -17,18 +17,28 @@ Settings resolve marker > command line > ini > default:
 - ``socketdouble_timeout`` / ``--socketdouble-timeout``: the pytest-timeout given to a
   test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
   0 disables).
+
+While a ``socketdouble`` fixture is in use, private socket folders and ``ca_file``
+folders go under pytest's base temporary folder (see
+:func:`socketdouble.net.addresses.folders_under`). Under pytest-socket, a server it
+would block is a ConfigurationError naming the flags that work (see
+:mod:`socketdouble.blocked_sockets`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import trustme
 
+from . import blocked_sockets
 from .cassette_names import CassetteClaims, default_cassette_name
 from .doubles import RECORD_MODES, Doubles
+from .errors import ConfigurationError, SocketDoubleError
+from .net.addresses import folders_under
+from .net.base import BaseServer
 from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
 from .net.tls import TLSServer
 
@@ -36,6 +46,7 @@ FIXTURES = frozenset(
     {"socketdouble", "tcp_server", "udp_server", "unix_server", "unix_dgram_server", "tls_server"}
 )
 DEFAULT_TIMEOUT = 60.0
+S = TypeVar("S", bound=BaseServer)
 _doubles_key = pytest.StashKey[Doubles]()
 _passed_key = pytest.StashKey[bool]()  # the call phase's outcome, for the fixture's teardown
 
@@ -139,13 +150,46 @@ def _socketdouble_claims(request: pytest.FixtureRequest) -> CassetteClaims:
     return CassetteClaims(run_folder / f"socketdouble-cassettes-{workerinput['testrunuid']}.jsonl")
 
 
+class _TestDoubles(Doubles):
+    """The fixture's servers: one that pytest-socket would block is a ConfigurationError naming the flags."""
+
+    def add(self, server: S) -> S:
+        __tracebackhide__ = True
+        problem = blocked_sockets.problem(server)
+        if problem is not None:
+            raise ConfigurationError(problem)
+        return super().add(server)
+
+    def record_or_replay(
+        self, upstream: Any, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
+    ) -> BaseServer:
+        __tracebackhide__ = True
+        try:
+            return super().record_or_replay(upstream, name, kind=kind, **kwargs)
+        except SocketDoubleError:
+            raise
+        except Exception as error:  # pytest-socket's own error (or, under -W error, its warning)
+            problem = blocked_sockets.upstream_problem(upstream)
+            if problem is None:
+                raise
+            raise ConfigurationError(problem) from error
+
+
 @pytest.fixture
 def socketdouble(
-    request: pytest.FixtureRequest, socketdouble_ca: trustme.CA, _socketdouble_claims: CassetteClaims
+    request: pytest.FixtureRequest,
+    socketdouble_ca: trustme.CA,
+    _socketdouble_claims: CassetteClaims,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Doubles]:
-    """Make any number of started servers; all are stopped and checked at teardown."""
+    """Make any number of started servers; all are stopped and checked at teardown.
+
+    Private socket folders and CA files of servers made during the test go under
+    pytest's base temporary folder (which pytest prunes), unless a socket path would
+    be too long there.
+    """
     __tracebackhide__ = True
-    doubles = Doubles(
+    doubles = _TestDoubles(
         socketdouble_ca,
         check=_setting(request, "check"),
         report_unused_rules=_setting(request, "report_unused_rules"),
@@ -161,8 +205,9 @@ def socketdouble(
     )
     doubles.claim_cassette = lambda path: _socketdouble_claims.claim(path, node.nodeid)
     node.stash[_doubles_key] = doubles
-    yield doubles
-    doubles.close(test_failed=not node.stash.get(_passed_key, False))
+    with folders_under(tmp_path_factory.getbasetemp()):
+        yield doubles
+        doubles.close(test_failed=not node.stash.get(_passed_key, False))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,36 @@ DATAGRAMS: dict[str, Make] = {
 }
 
 
-def ends(client: Any) -> bool:
-    """True once the connection is over: end of file, or a reset (unread data at close)."""
+def ends(client: Any, most: int = 1 << 20) -> bool:
+    """True once the connection is over: end of file, or a reset (unread data at close).
+
+    False if it is still open when the client's timeout expires, or if more than
+    ``most`` bytes keep coming (a server that never stops sending has not ended it).
+    """
+    received = 0
     try:
-        while client.recv(100):
-            pass
+        while received <= most:
+            chunk = client.recv(65536)
+            if not chunk:
+                return True
+            received += len(chunk)
     except ConnectionResetError:
-        pass
-    return True
+        return True
+    except TimeoutError:
+        return False
+    return False
+
+
+def test_ends_tells_an_open_connection_from_a_closed_one() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        left.settimeout(0.05)
+        right.sendall(b"still here")
+        assert not ends(left)  # open: the timeout expires
+        right.sendall(b"0123456789")
+        assert not ends(left, most=4)  # more than `most` keeps coming
+        right.close()
+        assert ends(left)
 
 
 def check_lifecycle(server: Any) -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socketserver
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import socketdouble as sd
+from socketdouble.core.recording import Recording
+from socketdouble.core.rules import RuleBook
+from socketdouble.net import fork
+from tests.conftest import leaked, open_descriptors
 from tests.helpers import connect, datagram_client, recv_until_closed
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
@@ -81,3 +89,75 @@ def test_forked_datagram_handlers() -> None:
         assert client.recv(100).startswith(b"pid ")
     server.check()
     assert server.recording.requests == [b"x"]
+
+
+class UntilEof(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while self.request.recv(100):
+            pass
+
+
+@pytest.mark.parametrize("handler", [None, UntilEof], ids=["rules", "handler"])
+def test_a_forked_connection_ended_by_stop_is_recorded_as_stopped(handler: Any) -> None:
+    server = sd.TCPServer(handler=handler, concurrency="fork").start()
+    with connect(server) as client:
+        client.sendall(b"open\n")
+        server.wait_for_requests(1)
+        server.stop()  # the child sees end of file, as it would on the client's close
+        assert client.recv(10) == b""
+    [connection] = server.recording.connections
+    assert connection.close_reason == "server stopped"
+
+
+def test_a_forked_connection_the_client_closed_before_stop_is_recorded_as_closed() -> None:
+    server = sd.TCPServer(concurrency="fork").start()
+    with connect(server) as client:
+        client.sendall(b"bye\n")
+        server.wait_for_requests(1)
+    server.stop()  # whether the child saw the close before stop() or not, it was the client's
+    [connection] = server.recording.connections
+    assert connection.close_reason == "client closed"
+
+
+def no_fork() -> int:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+
+def test_a_failed_fork_closes_its_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = open_descriptors()
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        fork.fork_child(lambda sink: None, [])
+    assert leaked(before, open_descriptors()) == []
+
+
+def test_a_failed_fork_is_recorded_on_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = open_descriptors()
+    with sd.TCPServer(concurrency="fork") as server:
+        monkeypatch.setattr(os, "fork", no_fork)
+        with connect(server) as client:
+            assert client.recv(10) == b""
+    monkeypatch.undo()
+    [connection] = server.recording.connections
+    assert connection.close_reason == "server error"
+    with pytest.raises(sd.CheckFailed, match="Resource temporarily unavailable"):
+        server.check()
+    assert leaked(before, open_descriptors()) == []
+
+
+def test_a_child_whose_watcher_cannot_start_is_killed_and_reaped() -> None:
+    def no_thread(target: Callable[[], None], name: str) -> threading.Thread:
+        raise RuntimeError(f"{name} cannot start")
+
+    def work(sink: fork.ChannelSink) -> None:
+        threading.Event().wait(30)  # killed long before
+
+    record = Recording().open_connection(("127.0.0.1", 1))
+    before = open_descriptors()
+    children = fork.Children(no_thread)
+    with pytest.raises(RuntimeError, match=r"fork-\d+ cannot start"):
+        children.fork(work, [], record, RuleBook())
+    assert len(children) == 0
+    assert leaked(before, open_descriptors()) == []
+    with pytest.raises(ChildProcessError):  # reaped: no child of ours is left, not even a zombie
+        os.waitpid(-1, os.WNOHANG)

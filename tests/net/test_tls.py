@@ -7,11 +7,13 @@ import socketserver
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trustme
 
 import socketdouble as sd
+from socketdouble.net.addresses import folders_under
 from tests.helpers import connect, recv_until_closed
 
 
@@ -138,3 +140,18 @@ def test_unix_stream_over_tls() -> None:
         with connect(server, client_context(ca)) as client:
             client.sendall(b"u\n")
             assert client.recv(10) == b"v\n"
+
+
+def test_the_ca_file_exists_only_while_the_server_runs(tmp_path: Path) -> None:
+    with folders_under(tmp_path):
+        server = sd.TLSServer()
+        with pytest.raises(sd.ServerStateError, match=r"ca_file exists only while the server runs.* new"):
+            server.ca_file  # noqa: B018 - the property is what is tested
+        with server:
+            path = server.ca_file
+            assert Path(path).parent.parent == tmp_path
+            assert server.ca_file == path
+        assert list(tmp_path.iterdir()) == []  # stop() removed the folder
+        with pytest.raises(sd.ServerStateError, match=r"this one is stopped"):
+            server.ca_file  # noqa: B018
+        assert list(tmp_path.iterdir()) == []  # and asking again after stop() made nothing

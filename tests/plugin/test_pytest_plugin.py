@@ -6,8 +6,6 @@ import pytest
 
 from socketdouble.core.cassette import Cassette, Data, Event, RecordedConnection, save
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 
 def test_fixtures_give_started_servers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(

@@ -11,6 +11,7 @@ import socket
 import stat
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 
 from ..errors import ConfigurationError
 
@@ -52,17 +53,49 @@ def bind_inet(sock: socket.socket, host: str, port: int) -> None:
         raise
 
 
-def private_socket_path() -> tuple[str, str]:
-    """A fresh socket path inside a new 0700 folder: (path, folder to remove)."""
-    for base in (tempfile.gettempdir(), "/tmp"):
-        folder = tempfile.mkdtemp(prefix="sd-", dir=base)
-        path = os.path.join(folder, "s")
-        if len(os.fsencode(path)) < UNIX_PATH_LIMIT:
-            return path, folder
+_folder_base: str | None = None  # see folders_under()
+
+
+@contextlib.contextmanager
+def folders_under(base: str | os.PathLike[str]) -> Iterator[None]:
+    """While inside, make private socket folders and CA folders under ``base``.
+
+    The pytest plugin passes pytest's base temporary folder, which pytest prunes: a
+    run ended by ``os._exit`` (pytest-timeout's thread method) leaves its folders
+    there instead of in the system's temporary folder. A socket path that would not
+    fit the 108-byte limit under ``base`` falls back to the system's temporary folder.
+    Outside, folders go where :func:`tempfile.mkdtemp` puts them.
+    """
+    global _folder_base
+    previous, _folder_base = _folder_base, os.fspath(base)
+    try:
+        yield
+    finally:
+        _folder_base = previous
+
+
+def private_folder(prefix: str, fits: Callable[[str], bool] = lambda folder: True) -> str:
+    """A new 0700 folder: under :func:`folders_under`'s base if one is set and ``fits`` it."""
+    for base in (_folder_base, tempfile.gettempdir(), "/tmp"):
+        if base is None:
+            continue
+        folder = tempfile.mkdtemp(prefix=prefix, dir=base)
+        if fits(folder):
+            return folder
         os.rmdir(folder)
     raise ConfigurationError(  # pragma: no cover - only with an absurd TMPDIR and no /tmp
         "no temporary folder gives a Unix socket path under 108 bytes; pass path="
     )
+
+
+def private_socket_path() -> tuple[str, str]:
+    """A fresh socket path inside a new 0700 folder: (path, folder to remove)."""
+    folder = private_folder("sd-", lambda folder: len(os.fsencode(_socket_in(folder))) < UNIX_PATH_LIMIT)
+    return _socket_in(folder), folder
+
+
+def _socket_in(folder: str) -> str:
+    return os.path.join(folder, "s")
 
 
 def is_abstract(path: str) -> bool:

@@ -29,8 +29,7 @@ class DatagramServer(BaseServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._peers: dict[Any, tuple[ConnectionRecord, DatagramDialogue | None]] = {}
-        self._children: dict[int, threading.Thread | None] = {}
-        self._children_lock = threading.Lock()
+        self._children = fork.Children(self._spawn)
 
     def _serve(self) -> None:
         assert self.socket is not None
@@ -143,29 +142,13 @@ class DatagramServer(BaseServer):
                 sink.on_error(error)
 
     def _fork(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
-        pid, channel = fork.fork_child(lambda sink: self._handle(sock, data, peer, sink), [sock.fileno()])
+        def work(sink: fork.ChannelSink) -> None:
+            self._handle(sock, data, peer, sink)
 
-        def watch() -> None:
-            try:
-                fork.relay(pid, channel, record, self.rules)
-            finally:
-                with self._children_lock:
-                    self._children.pop(pid, None)
-
-        with self._children_lock:
-            self._children[pid] = None
-        thread = self._spawn(watch, f"fork-{pid}")
-        with self._children_lock:
-            if pid in self._children:
-                self._children[pid] = thread
+        self._children.fork(work, [sock.fileno()], record, self.rules)
 
     def _abandon(self, threads: list[threading.Thread]) -> None:
-        with self._children_lock:
-            children = dict(self._children)
-        for pid, watcher in children.items():
-            fork.kill(pid)
-            if watcher is not None:
-                watcher.join(self.stop_timeout)
+        self._children.abandon(self.stop_timeout)
         for thread in threads:
             if thread.name.startswith("socketdouble-datagram"):
                 self.recording.add_error(self._stuck_error(thread))

@@ -4,7 +4,10 @@ The child closes every descriptor it inherited except its connection, its channe
 to the parent and the standard streams (so a handler reading until end of file sees
 the client's close even when the client lives in the test process), runs the
 work, sends every recording event up the channel and leaves with ``os._exit``.
-The parent relays those events into the connection's record.
+The parent relays those events into the connection's record. :class:`Children`
+keeps one server's children: it forks, watches (a relay thread each), interrupts at
+stop(), kills what outlives the deadline and joins. A child cannot tell the parent's
+stop() from the client's close; the parent can, and records "server stopped" then.
 
 Forking a process that runs threads is what this mode does by nature; Python 3.12+
 warns about it with a DeprecationWarning. Only the handler runs in the child.
@@ -18,13 +21,17 @@ import os
 import signal
 import socket
 import struct
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..core.recording import ConnectionRecord, describe_error
 from ..core.rules import RuleBook
 from ..errors import HandlerError
+from .session import peer_has_closed, shutdown_fd
 
 _HEADER = struct.Struct("!I")
+_CLIENT_CLOSES = ("client closed", "client reset")
 
 
 class ChannelSink:
@@ -72,9 +79,18 @@ def _close_all_but(keep: list[int]) -> None:
 
 
 def fork_child(work: Callable[[ChannelSink], None], keep: list[int]) -> tuple[int, socket.socket]:
-    """Fork; the child runs ``work`` and exits. Returns (pid, parent's channel end)."""
+    """Fork; the child runs ``work`` and exits. Returns (pid, parent's channel end).
+
+    If the fork fails (EAGAIN, ENOMEM), both ends of the channel are closed and the
+    error is raised.
+    """
     parent_end, child_end = socket.socketpair()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        parent_end.close()
+        child_end.close()
+        raise
     if pid == 0:  # pragma: no cover - runs in the child; its traffic is tested from the parent
         status = 0
         try:
@@ -92,8 +108,20 @@ def fork_child(work: Callable[[ChannelSink], None], keep: list[int]) -> tuple[in
     return pid, parent_end
 
 
-def relay(pid: int, channel: socket.socket, record: ConnectionRecord, rules: RuleBook) -> None:
-    """Apply the child's events to ``record`` until it exits; then reap it."""
+def relay(
+    pid: int,
+    channel: socket.socket,
+    record: ConnectionRecord,
+    rules: RuleBook,
+    stopped_by_parent: Callable[[], bool] = lambda: False,
+) -> None:
+    """Apply the child's events to ``record`` until it exits; then reap it.
+
+    The child cannot tell the parent's stop() from the client's close (both are end
+    of file to it); when ``stopped_by_parent()`` says the parent shut the connection
+    down before the client closed it, a close the child blames on the client is
+    recorded as "server stopped".
+    """
     try:
         with channel.makefile("rb") as events:
             while True:
@@ -101,6 +129,8 @@ def relay(pid: int, channel: socket.socket, record: ConnectionRecord, rules: Rul
                 if len(header) < _HEADER.size:
                     break
                 kind, *args = marshal.loads(events.read(_HEADER.unpack(header)[0]))
+                if kind == "closed" and args[0] in _CLIENT_CLOSES and stopped_by_parent():
+                    args = ["server stopped"]
                 _apply(kind, args, record, rules)
     finally:
         channel.close()
@@ -121,5 +151,92 @@ def _apply(kind: str, args: list[object], record: ConnectionRecord, rules: RuleB
 
 
 def kill(pid: int) -> None:
+    """Kill a child at once (it may have exited already: that is fine)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+Spawn = Callable[[Callable[[], None], str], threading.Thread]
+
+
+@dataclass
+class _Child:
+    connection: socket.socket | None  # the parent's copy of a stream connection
+    watcher: threading.Thread | None = None
+    stopped_by_parent: bool = False  # interrupt() shut the connection down before the client closed it
+
+
+class Children:
+    """One server's forked children: each forked, watched, interrupted, killed and joined here.
+
+    ``spawn(target, name)`` starts a thread the server's stop() joins (the server's
+    own ``_spawn``). Each child gets a watcher thread that relays its events into its
+    record and reaps it; the parent's copy of a stream connection stays open until
+    then, so :meth:`interrupt` can shut it down to end the child's reads.
+    """
+
+    def __init__(self, spawn: Spawn) -> None:
+        self._spawn = spawn
+        self._lock = threading.Lock()
+        self._live: dict[int, _Child] = {}
+
+    def fork(
+        self,
+        work: Callable[[ChannelSink], None],
+        keep: list[int],
+        record: ConnectionRecord,
+        rules: RuleBook,
+        connection: socket.socket | None = None,
+    ) -> int:
+        """Fork a child that runs ``work`` (keeping descriptors ``keep``); return its pid.
+
+        ``connection`` (stream servers) is closed in the parent once the child is reaped.
+        If the watcher thread cannot start, the child is killed and reaped, the channel
+        closed, and the error raised; ``connection`` is then the caller's to close.
+        """
+        pid, channel = fork_child(work, keep)
+        child = _Child(connection)
+        with self._lock:
+            self._live[pid] = child
+
+        def watch() -> None:
+            try:
+                relay(pid, channel, record, rules, lambda: child.stopped_by_parent)
+            finally:
+                with self._lock:  # forgotten before the close: interrupt() never shuts a reused number
+                    self._live.pop(pid, None)
+                if connection is not None:
+                    connection.close()
+
+        try:
+            child.watcher = self._spawn(watch, f"fork-{pid}")
+        except BaseException:
+            with self._lock:
+                self._live.pop(pid, None)
+            kill(pid)
+            channel.close()
+            os.waitpid(pid, 0)
+            raise
+        return pid
+
+    def interrupt(self) -> None:
+        """At stop(): shut every child's connection down, noting whether its client had closed."""
+        with self._lock:
+            for child in self._live.values():
+                if child.connection is not None:
+                    fd = child.connection.fileno()
+                    child.stopped_by_parent = not peer_has_closed(fd)
+                    shutdown_fd(fd)
+
+    def abandon(self, timeout: float) -> None:
+        """Kill every child still running and join its watcher (which records the kill)."""
+        with self._lock:
+            children = dict(self._live)
+        for pid, child in children.items():
+            kill(pid)
+            if child.watcher is not None:
+                child.watcher.join(timeout)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._live)

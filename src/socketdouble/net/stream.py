@@ -36,7 +36,7 @@ class StreamServer(BaseServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sessions: dict[int, StreamSession] = {}
-        self._children: dict[int, tuple[int, threading.Thread | None]] = {}
+        self._children = fork.Children(self._spawn)
         #: Guards the live sessions and what stop() did to their descriptors.
         self.sessions_lock = threading.Lock()
         self._interrupted = False  # stop() has shut every live session down
@@ -139,29 +139,13 @@ class StreamServer(BaseServer):
         with self.sessions_lock:
             self._sessions.pop(id(session), None)
 
-    def _fork(self, conn: socket.socket, peer: Any, record: Any) -> None:
+    def _fork(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> None:
         rules = self.rules.snapshot()
 
         def work(sink: fork.ChannelSink) -> None:
             StreamSession(self, conn, peer, sink, rules, threading.Event(), lambda _: None).run()
 
-        fd = conn.fileno()
-        pid, channel = fork.fork_child(work, [fd])
-
-        def watch() -> None:
-            try:
-                fork.relay(pid, channel, record, self.rules)
-            finally:
-                with self.sessions_lock:
-                    self._children.pop(pid, None)
-                conn.close()
-
-        with self.sessions_lock:
-            self._children[pid] = (fd, None)
-        thread = self._spawn(watch, f"fork-{pid}")
-        with self.sessions_lock:
-            if pid in self._children:
-                self._children[pid] = (fd, thread)
+        self._children.fork(work, [conn.fileno()], record, self.rules, connection=conn)
 
     def _close(self) -> None:
         try:
@@ -206,8 +190,7 @@ class StreamServer(BaseServer):
             for session in self._sessions.values():
                 for fd in (session.fd, *session.extra_fds):
                     self._shut(session, fd)
-            for fd, _ in self._children.values():
-                shutdown_fd(fd)
+        self._children.interrupt()
 
     @staticmethod
     def _shut(session: StreamSession, fd: int) -> None:
@@ -220,12 +203,8 @@ class StreamServer(BaseServer):
     def _abandon(self, threads: list[threading.Thread]) -> None:
         with self.sessions_lock:
             sessions = list(self._sessions.values())
-            children = dict(self._children)
         for session in sessions:
             if session.thread in threads:
                 self.recording.add_error(self._stuck_error(session.thread))
                 session.sock.close()
-        for pid, (_, watcher) in children.items():
-            fork.kill(pid)
-            if watcher is not None:
-                watcher.join(self.stop_timeout)
+        self._children.abandon(self.stop_timeout)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
-import tempfile
+import threading
 import weakref
 from typing import Any
 
 import trustme
 
+from ..errors import ServerStateError
+from . import addresses
 from .servers import TCPServer
 
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -66,6 +68,7 @@ class TLSServer(TCPServer):
         kwargs.setdefault("ssl_context", server_context(self.ca, client_auth))
         super().__init__(handler, **kwargs)
         self._ca_folder: str | None = None
+        self._ca_lock = threading.Lock()
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """An ``ssl.SSLContext`` that trusts this server (with a client cert under mutual TLS)."""
@@ -73,15 +76,32 @@ class TLSServer(TCPServer):
 
     @property
     def ca_file(self) -> str:
-        """Path of the CA's PEM file, for clients that are not Python (removed on stop)."""
-        if self._ca_folder is None:
-            self._ca_folder = tempfile.mkdtemp(prefix="sd-ca-")
-        path = os.path.join(self._ca_folder, "ca.pem")
-        if not os.path.exists(path):
-            self.ca.cert_pem.write_to_path(path)
-        return path
+        """Path of the CA's PEM file, for clients that are not Python; valid while the server runs.
+
+        The file lives in a private folder that stop() removes (under pytest's base
+        temporary folder while a socketdouble fixture is in use). Asked before start() or after stop(), it
+        raises :class:`ServerStateError` instead of leaving a folder behind; the PEM
+        itself is ``server.ca.cert_pem`` at any time.
+        """
+        with self._ca_lock:
+            if not self.running:
+                raise ServerStateError(
+                    f"{self!r}: ca_file exists only while the server runs, and this one is "
+                    f"{self._state} (stop() removes the file); read it between start() and stop(), "
+                    "or use server.ca.cert_pem"
+                )
+            if self._ca_folder is None:
+                self._ca_folder = addresses.private_folder("sd-ca-")
+            path = os.path.join(self._ca_folder, "ca.pem")
+            if not os.path.exists(path):
+                self.ca.cert_pem.write_to_path(path)
+            return path
 
     def _close(self) -> None:
-        super()._close()
-        if self._ca_folder is not None:
-            shutil.rmtree(self._ca_folder, ignore_errors=True)
+        try:
+            super()._close()
+        finally:
+            with self._ca_lock:  # a ca_file call racing stop() made its folder before this, or raises
+                folder, self._ca_folder = self._ca_folder, None
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)  # our private folder: nothing else in it
