@@ -16,8 +16,8 @@ from typing import Protocol
 
 from ..errors import FramingError
 from .actions import Action, Close, Reset, Send
+from .events import EventSink
 from .framing import Decoder
-from .recording import EventSink
 from .rules import RuleBook
 from .script import Script, ScriptPlayer
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from .actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from .cassette import Close as CloseEvent
 from .cassette import Data, Event
+from .events import EventSink
 from .mismatch import describe, describe_extra, first_difference
-from .recording import EventSink
 from .replay_book import Chosen, Decision, FirstTurnChoice, Match, NoMatch, ReplayBook, Undecided
 from .turncheck import TurnCheck
 

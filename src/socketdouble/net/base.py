@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.conversation import Conversation, DatagramDialogue, Dialogue
+from ..core.events import EventSink, describe_error
 from ..core.framing import Framing, check_framing, lines
 from ..core.matchers import MatcherLike
-from ..core.recording import ConnectionRecord, EventSink, Recording, describe_error
+from ..core.recording import ConnectionRecord, Recording
 from ..core.rules import Greeting, Rule, RuleBook
 from ..core.script import Script
 from ..errors import CheckFailed, ConfigurationError

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from ..core.conversation import Dialogue
-from ..core.recording import EventSink
+from ..core.events import EventSink
 from ..errors import ConfigurationError
 
 #: How an unbound Unix datagram client's address comes back from recvfrom.

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..core.actions import Action, Close, Reset, Send, Sleep
 from ..core.conversation import DatagramDialogue
-from ..core.recording import ConnectionRecord, EventSink
+from ..core.events import EventSink
+from ..core.recording import ConnectionRecord
 from . import fork
 from .base import BaseServer
 from .compat import UNBOUND, RecordingDatagramSocket, send_datagram

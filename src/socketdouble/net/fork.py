@@ -25,7 +25,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..core.recording import ConnectionRecord, describe_error
+from ..core.events import describe_error
+from ..core.recording import ConnectionRecord
 from ..core.rules import RuleBook
 from ..errors import HandlerError
 from .session import peer_has_closed, shutdown_fd

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..core.cassette import Cassette, Redactor, load
 from ..core.conversation import DatagramDialogue, Dialogue
+from ..core.events import EventSink
 from ..core.framing import raw
-from ..core.recording import EventSink
 from ..core.replay import DatagramReplay, Match, ReplayBook, StreamReplay
 from ..core.rules import RuleBook
 from ..errors import ConfigurationError

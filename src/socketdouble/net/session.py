@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from ..core.conversation import Dialogue
-from ..core.recording import EventSink
+from ..core.events import EventSink
 from ..core.rules import RuleBook
 from .compat import RecordingSocket
 
