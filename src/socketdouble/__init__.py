@@ -20,10 +20,11 @@ from .errors import (
     StopFailed,
     WaitTimeout,
 )
-from .net.base import BaseServer
+from .net.datagram import UDPServer, UnixDatagramServer
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.server import BaseServer
+from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
 
 __all__ = [

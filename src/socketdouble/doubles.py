@@ -18,12 +18,13 @@ import trustme
 
 from .core.cassette import Cassette, load, save
 from .errors import CassetteMissing, CheckFailed, ConfigurationError, StopFailed
-from .net.base import BaseServer
+from .net.datagram import UDPServer, UnixDatagramServer
 from .net.episodes import episodes_server
 from .net.keywords import check_keywords
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.server import BaseServer
+from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
 from .record_modes import (
     RECORD_MODES,

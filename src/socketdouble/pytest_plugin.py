@@ -20,7 +20,7 @@ Settings resolve marker > command line > ini > default:
 
 While a ``socketdouble`` fixture is in use, private socket folders and ``ca_file``
 folders go under pytest's base temporary folder (see
-:func:`socketdouble.net.addresses.folders_under`). Under pytest-socket, a server it
+:func:`socketdouble.net.address.folders_under`). Under pytest-socket, a server it
 would block is a ConfigurationError naming the flags that work (see
 :mod:`socketdouble.blocked_sockets`).
 """
@@ -37,9 +37,10 @@ from . import blocked_sockets
 from .cassette_names import CassetteClaims, default_cassette_name
 from .doubles import RECORD_MODES, Doubles
 from .errors import ConfigurationError, SocketDoubleError
-from .net.addresses import folders_under
-from .net.base import BaseServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.address import folders_under
+from .net.datagram import UDPServer, UnixDatagramServer
+from .net.server import BaseServer
+from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
 
 FIXTURES = frozenset(

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from .core.cassette import Cassette, RecordedConnection
 from .errors import ConfigurationError
-from .net.base import BaseServer
 from .net.proxy import RecordingProxy
+from .net.server import BaseServer
 
 RecordMode = Literal["none", "once", "new_episodes", "all"]
 RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all")

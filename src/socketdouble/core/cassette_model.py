@@ -1,7 +1,7 @@
 """What a cassette holds: connections of timed events, and the redaction applied to them.
 
 Plain data, no I/O: :mod:`.cassette_codec` writes and reads it, :mod:`.cassette_recorder`
-builds it from live traffic, :mod:`.replay` plays it back.
+builds it from live traffic, :mod:`.playback` plays it back.
 """
 
 from __future__ import annotations

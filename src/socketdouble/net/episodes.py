@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.cassette import Cassette, Redactor, load
-from ..core.replay import Chosen, ReplayBook, StreamReplay, Undecided
+from ..core.playback import Chosen, ReplayBook, StreamReplay, Undecided
 from ..errors import ConfigurationError
-from .base import BaseServer
 from .proxy import TCPProxy, UnixProxy
+from .server import BaseServer
 from .stream import READ_SIZE, StreamSession
 from .stream_proxy import StreamProxying
 

@@ -19,9 +19,10 @@ from ..core.cassette import Cassette as CassetteData
 from ..core.cassette import CassetteRecorder, Data, Redactor, save
 from ..core.framing import raw
 from ..errors import ConfigurationError
-from .base import BaseServer
+from .datagram import UDPServer, UnixDatagramServer
 from .datagram_proxy import DatagramProxying
-from .servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .server import BaseServer
+from .stream import TCPServer, UnixStreamServer
 from .stream_proxy import StreamProxying
 from .upstream import Upstream
 

@@ -10,11 +10,12 @@ from ..core.cassette import Cassette, Redactor, load
 from ..core.conversation import DatagramDialogue, Dialogue
 from ..core.events import EventSink
 from ..core.framing import raw
-from ..core.replay import DatagramReplay, Match, ReplayBook, StreamReplay
+from ..core.playback import DatagramReplay, Match, ReplayBook, StreamReplay
 from ..core.rules import RuleBook
 from ..errors import ConfigurationError
-from .base import BaseServer
-from .servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .datagram import UDPServer, UnixDatagramServer
+from .server import BaseServer
+from .stream import TCPServer, UnixStreamServer
 
 
 class ReplayServer(BaseServer):

@@ -25,7 +25,7 @@ from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from ..core.conversation import Dialogue
 from ..core.events import EventSink
 from ..core.rules import RuleBook
-from .compat import RecordingSocket
+from .socketserver_adapter import RecordingSocket
 
 if TYPE_CHECKING:
     from .stream import StreamServer

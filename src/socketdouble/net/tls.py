@@ -12,8 +12,8 @@ from typing import Any
 import trustme
 
 from ..errors import ServerStateError
-from . import addresses
-from .servers import TCPServer
+from . import address
+from .stream import TCPServer
 
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 _leaves: weakref.WeakKeyDictionary[trustme.CA, trustme.LeafCert] = weakref.WeakKeyDictionary()
@@ -91,7 +91,7 @@ class TLSServer(TCPServer):
                     "or use server.ca.cert_pem"
                 )
             if self._ca_folder is None:
-                self._ca_folder = addresses.private_folder("sd-ca-")
+                self._ca_folder = address.private_folder("sd-ca-")
             path = os.path.join(self._ca_folder, "ca.pem")
             if not os.path.exists(path):
                 self.ca.cert_pem.write_to_path(path)

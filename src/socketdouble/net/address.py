@@ -1,4 +1,9 @@
-"""Where a server listens: checked host names, bound sockets, private socket files."""
+"""Where a server listens: an inet host and port or a Unix path, checked, bound, cleaned up.
+
+:class:`InetEndpoint` and :class:`UnixEndpoint` are the address half of a server; the
+functions below them check host names and socket paths, bind with errors that say
+what to do, and make and remove private socket folders.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,106 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..errors import ConfigurationError
 
+__all__ = [
+    "UNIX_PATH_LIMIT",
+    "Endpoint",
+    "InetEndpoint",
+    "UnixEndpoint",
+    "bind_inet",
+    "bind_unix",
+    "check_socket_path",
+    "folders_under",
+    "inet_family",
+    "is_abstract",
+    "listen_backlog",
+    "private_folder",
+    "private_socket_path",
+    "remove_socket_file",
+]
+
 UNIX_PATH_LIMIT = 108  # sun_path, NUL included
+
+
+class InetEndpoint:
+    """A loopback (unless allowed otherwise) IPv4 or IPv6 host and port."""
+
+    def __init__(self, host: str, port: int, allow_remote: bool) -> None:
+        self.family = inet_family(host, allow_remote)
+        self.host = host
+        self.port = port
+
+    def bind(self, sock: socket.socket) -> None:
+        bind_inet(sock, self.host, self.port)
+        self.port = sock.getsockname()[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def path(self) -> None:
+        return None
+
+    def cleanup(self) -> None:
+        pass
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class UnixEndpoint:
+    """A socket file: the given path, or a fresh one in a private 0700 folder."""
+
+    family = socket.AF_UNIX
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self._given = None if path is None else check_socket_path(path)
+        self._path: str | None = self._given
+        self._folder: str | None = None
+        self._identity: tuple[int, int] | None = None  # the socket file we created
+
+    def bind(self, sock: socket.socket) -> None:
+        if self._given is None:
+            self._path, self._folder = private_socket_path()
+        assert self._path is not None
+        try:
+            self._identity = bind_unix(sock, self._path)
+        except BaseException:
+            remove_socket_file(None, self._folder, None)
+            raise
+
+    @property
+    def address(self) -> Any:
+        return self._path
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def host(self) -> None:
+        return None
+
+    @property
+    def port(self) -> None:
+        return None
+
+    def cleanup(self) -> None:
+        remove_socket_file(self._path, self._folder, self._identity)
+        self._identity = None
+
+    def __str__(self) -> str:
+        if not self._path:
+            return "(unbound unix socket)"
+        return "@" + self._path[1:] if is_abstract(self._path) else self._path
+
+
+Endpoint = InetEndpoint | UnixEndpoint
 
 
 def inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:

@@ -17,10 +17,10 @@ from ..core.recording import ConnectionRecord, Recording
 from ..core.rules import Greeting, Rule, RuleBook
 from ..core.script import Script
 from ..errors import CheckFailed, ConfigurationError
-from .compat import check_handler
-from .endpoints import Endpoint, InetEndpoint, UnixEndpoint
+from .address import Endpoint, InetEndpoint, UnixEndpoint
 from .keywords import ChecksKeywords
 from .lifecycle import Lifecycle
+from .socketserver_adapter import check_handler
 
 CONCURRENCY = ("thread", "serial", "fork")
 VerifyRequest = Callable[[Any, Any], bool]

@@ -7,8 +7,8 @@ import pytest
 from socketdouble.core.actions import Close, Reset, Send, ShutdownWrite, Sleep
 from socketdouble.core.cassette import Cassette, Data, RecordedConnection, Redactor
 from socketdouble.core.cassette import Close as CloseEvent
+from socketdouble.core.playback import DatagramReplay, ReplayBook, StreamReplay, first_difference
 from socketdouble.core.recording import Recording
-from socketdouble.core.replay import DatagramReplay, ReplayBook, StreamReplay, first_difference
 
 
 def book(*connections: Sequence[object], redact: list[bytes] | None = None, **kw: object) -> ReplayBook:

@@ -4,7 +4,7 @@
 bytes arrive (each byte once: linear time) and deciding at the first byte that can
 never match; :class:`DatagramReplay` matches datagrams against the recorded ones in
 recorded order, whatever the peer. Which recorded connection a live one plays is the
-:class:`~.replay_book.ReplayBook`'s decision.
+:class:`~.playback_book.ReplayBook`'s decision.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .cassette import Close as CloseEvent
 from .cassette import Data, Event
 from .events import EventSink
 from .mismatch import describe, describe_extra, first_difference
-from .replay_book import Chosen, Decision, FirstTurnChoice, Match, NoMatch, ReplayBook, Undecided
+from .playback_book import Chosen, Decision, FirstTurnChoice, Match, NoMatch, ReplayBook, Undecided
 from .turncheck import TurnCheck
 
 __all__ = [

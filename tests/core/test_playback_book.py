@@ -5,8 +5,8 @@ from __future__ import annotations
 from socketdouble.core.actions import Close, Send, ShutdownWrite
 from socketdouble.core.cassette import Cassette, Data, RecordedConnection, Redactor
 from socketdouble.core.cassette import Close as CloseEvent
+from socketdouble.core.playback import Chosen, NoMatch, ReplayBook, StreamReplay, Undecided
 from socketdouble.core.recording import Recording
-from socketdouble.core.replay import Chosen, NoMatch, ReplayBook, StreamReplay, Undecided
 
 
 def exchange(request: bytes, answer: bytes) -> list[Data | CloseEvent]:
