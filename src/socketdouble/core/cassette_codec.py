@@ -18,7 +18,16 @@ import threading
 from typing import Any
 
 from ..errors import ConfigurationError
-from .cassette_model import KINDS, Cassette, CassetteError, Close, Data, Event, RecordedConnection, Redactor
+from .cassette_model import (
+    KINDS,
+    Cassette,
+    CassetteError,
+    CassetteEvent,
+    CloseEvent,
+    DataEvent,
+    RecordedConnection,
+    Redactor,
+)
 from .payload import escape, is_mostly_printable, is_text, unescape
 
 VERSION = 2
@@ -49,9 +58,9 @@ def _seconds(value: float, what: str) -> float:
     return round(value, 6)
 
 
-def _event_json(event: Event) -> str:
+def _event_json(event: CassetteEvent) -> str:
     fields: dict[str, Any] = {"t": _seconds(event.t, "t"), "from": event.side}
-    if isinstance(event, Data):
+    if isinstance(event, DataEvent):
         name, value = payload_field(event.payload)
         fields[name] = value
     else:
@@ -245,7 +254,7 @@ class _Reader:
             )
         return float(value)
 
-    def event(self, path: _Path, value: Any) -> Event:
+    def event(self, path: _Path, value: Any) -> CassetteEvent:
         if not isinstance(value, dict):
             raise self.fail(path, f"expected a JSON object, not {_short(value)}")
         payloads = PAYLOAD_FIELDS[self.version]
@@ -265,8 +274,8 @@ class _Reader:
             how = value["close"]
             if how not in ("fin", "reset"):
                 raise self.fail(path, f'"close" must be "fin" or "reset", not {_short(how)}')
-            return Close(t, side, how)
-        return Data(t, side, self.payload(path, name, value[name]))
+            return CloseEvent(t, side, how)
+        return DataEvent(t, side, self.payload(path, name, value[name]))
 
     def payload(self, path: _Path, name: str, value: Any) -> bytes:
         if not isinstance(value, str):

@@ -24,7 +24,7 @@ class CassetteError(SocketDoubleError, ValueError):
 
 
 @dataclass
-class Data:
+class DataEvent:
     """Bytes that one side sent (one datagram, for datagram kinds)."""
 
     t: float
@@ -33,7 +33,7 @@ class Data:
 
 
 @dataclass
-class Close:
+class CloseEvent:
     """One side closed its direction: ``fin`` (a clean close or half-close) or ``reset``."""
 
     t: float
@@ -41,7 +41,7 @@ class Close:
     how: CloseHow
 
 
-Event = Data | Close
+CassetteEvent = DataEvent | CloseEvent
 
 
 @dataclass
@@ -49,11 +49,11 @@ class RecordedConnection:
     """One connection (datagram kinds: one peer): when it opened, and its event log."""
 
     opened: float
-    events: list[Event] = field(default_factory=list)
+    events: list[CassetteEvent] = field(default_factory=list)
 
     def client_turns(self) -> list[bytes]:
         """What the client sent, turn by turn (datagram by datagram)."""
-        return [e.payload for e in self.events if isinstance(e, Data) and e.side == "client"]
+        return [e.payload for e in self.events if isinstance(e, DataEvent) and e.side == "client"]
 
 
 @dataclass

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ..core.cassette import Cassette as CassetteData
-from ..core.cassette import CassetteRecorder, Data, Redactor, save
+from ..core.cassette import CassetteRecorder, DataEvent, Redactor, save
 from ..core.framing import raw
 from ..errors import ConfigurationError
 from .datagram import UDPServer, UnixDatagramServer
@@ -107,7 +107,8 @@ class RecordingProxy(BaseServer):
         for connection in cassette.connections:
             # A live turn grows in place (see pump.Pump._record): hand out a copy.
             connection.events = [
-                Data(e.t, e.side, bytes(e.payload)) if isinstance(e, Data) else e for e in connection.events
+                DataEvent(e.t, e.side, bytes(e.payload)) if isinstance(e, DataEvent) else e
+                for e in connection.events
             ]
         return cassette
 
