@@ -21,12 +21,11 @@ from ..core.framing import raw
 from ..errors import ConfigurationError
 from .datagram import UDPServer, UnixDatagramServer
 from .datagram_proxy import DatagramProxying
+from .kinds import concrete, kinds, registers
 from .server import BaseServer
 from .stream import TCPServer, UnixStreamServer
 from .stream_proxy import StreamProxying
 from .upstream import Upstream
-
-PROXY_KINDS = ("tcp", "udp", "unix", "unix_dgram")
 
 
 class RecordingProxy(BaseServer):
@@ -56,11 +55,11 @@ class RecordingProxy(BaseServer):
 
     def __new__(cls, upstream: Any = None, kind: str = "tcp", **kwargs: Any) -> Any:
         if cls is RecordingProxy:
-            if kind not in PROXY_KINDS:
+            if kind not in kinds("proxy"):
                 raise ConfigurationError(
-                    f"RecordingProxy(kind={kind!r}): choose one of {', '.join(PROXY_KINDS)}"
+                    f"RecordingProxy(kind={kind!r}): choose one of {', '.join(kinds('proxy'))}"
                 )
-            cls = _PROXIES[kind]
+            cls = concrete("proxy", kind)
         return super().__new__(cls)
 
     def __init__(
@@ -117,6 +116,7 @@ class RecordingProxy(BaseServer):
         save(self.cassette(), path)
 
 
+@registers("proxy", "tcp")
 class TCPProxy(RecordingProxy, StreamProxying, TCPServer):
     """A recording proxy for a TCP upstream (see :class:`RecordingProxy`)."""
 
@@ -124,13 +124,7 @@ class TCPProxy(RecordingProxy, StreamProxying, TCPServer):
     kind = "TCP proxy"
 
 
-class UnixProxy(RecordingProxy, StreamProxying, UnixStreamServer):
-    """A recording proxy for a Unix stream upstream."""
-
-    proxy_kind = "unix"
-    kind = "Unix stream proxy"
-
-
+@registers("proxy", "udp")
 class UDPProxy(RecordingProxy, DatagramProxying, UDPServer):
     """A recording proxy for a UDP upstream."""
 
@@ -138,16 +132,17 @@ class UDPProxy(RecordingProxy, DatagramProxying, UDPServer):
     kind = "UDP proxy"
 
 
+@registers("proxy", "unix")
+class UnixProxy(RecordingProxy, StreamProxying, UnixStreamServer):
+    """A recording proxy for a Unix stream upstream."""
+
+    proxy_kind = "unix"
+    kind = "Unix stream proxy"
+
+
+@registers("proxy", "unix_dgram")
 class UnixDatagramProxy(RecordingProxy, DatagramProxying, UnixDatagramServer):
     """A recording proxy for a Unix datagram upstream."""
 
     proxy_kind = "unix_dgram"
     kind = "Unix datagram proxy"
-
-
-_PROXIES: dict[str, type[RecordingProxy]] = {
-    "tcp": TCPProxy,
-    "unix": UnixProxy,
-    "udp": UDPProxy,
-    "unix_dgram": UnixDatagramProxy,
-}

@@ -14,6 +14,7 @@ from ..core.playback import DatagramReplay, Match, ReplayBook, StreamReplay
 from ..core.rules import RuleBook
 from ..errors import ConfigurationError
 from .datagram import UDPServer, UnixDatagramServer
+from .kinds import concrete, registers
 from .server import BaseServer
 from .stream import TCPServer, UnixStreamServer
 
@@ -39,7 +40,7 @@ class ReplayServer(BaseServer):
     def __new__(cls, cassette: Any = None, **kwargs: Any) -> Any:
         if cls is ReplayServer:
             loaded = _load(cassette)
-            cls = _REPLAYS[loaded.kind]
+            cls = concrete("replay", loaded.kind)
             instance = super().__new__(cls)
             instance._loaded = loaded
             return instance
@@ -92,33 +93,29 @@ def _load(cassette: Any) -> Cassette:
     raise ConfigurationError(f"ReplayServer({cassette!r}): pass a cassette path or a loaded Cassette")
 
 
+@registers("replay", "tcp")
 class TCPReplay(ReplayServer, TCPServer):
     """Replays a TCP cassette."""
 
     kind = "TCP replay"
 
 
+@registers("replay", "unix")
 class UnixReplay(ReplayServer, UnixStreamServer):
     """Replays a Unix stream cassette."""
 
     kind = "Unix stream replay"
 
 
+@registers("replay", "udp")
 class UDPReplay(ReplayServer, UDPServer):
     """Replays a UDP cassette."""
 
     kind = "UDP replay"
 
 
+@registers("replay", "unix_dgram")
 class UnixDatagramReplay(ReplayServer, UnixDatagramServer):
     """Replays a Unix datagram cassette."""
 
     kind = "Unix datagram replay"
-
-
-_REPLAYS: dict[str, type[ReplayServer]] = {
-    "tcp": TCPReplay,
-    "unix": UnixReplay,
-    "udp": UDPReplay,
-    "unix_dgram": UnixDatagramReplay,
-}
