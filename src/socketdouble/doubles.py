@@ -26,6 +26,7 @@ from .net.replay import ReplayServer
 from .net.server import BaseServer
 from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
+from .net.upstream import UpstreamAddress
 from .record_modes import (
     RECORD_MODES,
     RecordMode,
@@ -50,7 +51,9 @@ class _Recording:
     old: Cassette | None  # new_episodes: the cassette being extended
 
 
-def _new_episodes_server(path: Path, upstream: Any, kind: str, kwargs: dict[str, Any]) -> BaseServer:
+def _new_episodes_server(
+    path: Path, upstream: UpstreamAddress, kind: str, kwargs: dict[str, Any]
+) -> BaseServer:
     """The server for ``new_episodes`` on an existing cassette (not started).
 
     Stream kinds: an episodes server (replays what the cassette has, records the rest).
@@ -138,7 +141,7 @@ class Doubles:
     # -- record and replay -----------------------------------------------------------
 
     def record_or_replay(
-        self, upstream: Any, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
+        self, upstream: UpstreamAddress, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
     ) -> BaseServer:
         """A started server for ``upstream``: a replay of cassette ``name``, or a recorder.
 

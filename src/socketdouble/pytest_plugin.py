@@ -42,6 +42,23 @@ from .net.datagram import UDPServer, UnixDatagramServer
 from .net.server import BaseServer
 from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
+from .net.upstream import UpstreamAddress
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "FIXTURES",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_runtest_makereport",
+    "socketdouble",
+    "socketdouble_ca",
+    "tcp_server",
+    "tls_server",
+    "udp_server",
+    "unix_dgram_server",
+    "unix_server",
+]
 
 FIXTURES = frozenset(
     {"socketdouble", "tcp_server", "udp_server", "unix_server", "unix_dgram_server", "tls_server"}
@@ -162,7 +179,7 @@ class _TestDoubles(Doubles):
         return super().add(server)
 
     def record_or_replay(
-        self, upstream: Any, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
+        self, upstream: UpstreamAddress, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
     ) -> BaseServer:
         __tracebackhide__ = True
         try:

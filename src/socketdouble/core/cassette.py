@@ -26,11 +26,11 @@ This module is the public face; the parts live in :mod:`.cassette_model` (the da
 
 from __future__ import annotations
 
+from ..errors import CassetteError
 from .cassette_codec import MAX_SECONDS, VERSION, dumps, load, loads, payload_field, save
 from .cassette_model import (
     KINDS,
     Cassette,
-    CassetteError,
     CassetteEvent,
     CloseEvent,
     CloseHow,

@@ -17,11 +17,10 @@ import secrets
 import threading
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import CassetteError, ConfigurationError
 from .cassette_model import (
     KINDS,
     Cassette,
-    CassetteError,
     CassetteEvent,
     CloseEvent,
     DataEvent,
@@ -30,9 +29,11 @@ from .cassette_model import (
 )
 from .payload import escape, is_mostly_printable, is_text, unescape
 
+__all__ = ["MAX_SECONDS", "VERSION", "dumps", "load", "loads", "payload_field", "save"]
+
 VERSION = 2
 #: Versions this module reads, with the payload fields each one knows.
-PAYLOAD_FIELDS = {1: ("data", "base64"), 2: ("data", "escaped", "base64")}
+_PAYLOAD_FIELDS = {1: ("data", "base64"), 2: ("data", "escaped", "base64")}
 #: Times beyond this (about 115 days) are a mistake, not a recording; replay would wait that long.
 MAX_SECONDS = 1e7
 
@@ -193,8 +194,8 @@ class _Reader:
             raise self.fail((), 'not a socketdouble cassette: the "socketdouble_cassette" version is missing')
         version = document["socketdouble_cassette"]
         # type(...) is int: true and 1.0 equal 1 in Python, but are not a version number.
-        if type(version) is not int or version not in PAYLOAD_FIELDS:
-            readable = " and ".join(map(str, PAYLOAD_FIELDS))
+        if type(version) is not int or version not in _PAYLOAD_FIELDS:
+            readable = " and ".join(map(str, _PAYLOAD_FIELDS))
             raise self.fail(
                 ("socketdouble_cassette",),
                 f"format version {_short(version)} is not supported (this socketdouble reads versions "
@@ -257,7 +258,7 @@ class _Reader:
     def event(self, path: _Path, value: Any) -> CassetteEvent:
         if not isinstance(value, dict):
             raise self.fail(path, f"expected a JSON object, not {_short(value)}")
-        payloads = PAYLOAD_FIELDS[self.version]
+        payloads = _PAYLOAD_FIELDS[self.version]
         self.known(path, value, ("t", "from", *payloads, "close"), "an event")
         if "t" not in value:
             raise self.fail(path, '"t" is missing: seconds since the connection opened')

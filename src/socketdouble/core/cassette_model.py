@@ -11,16 +11,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..errors import ConfigurationError, SocketDoubleError
+from ..errors import ConfigurationError
+
+__all__ = [
+    "DATAGRAM_KINDS",
+    "KINDS",
+    "Cassette",
+    "CassetteEvent",
+    "CloseEvent",
+    "CloseHow",
+    "DataEvent",
+    "RecordedConnection",
+    "Redactor",
+    "Side",
+]
 
 KINDS = ("tcp", "udp", "unix", "unix_dgram")
 DATAGRAM_KINDS = ("udp", "unix_dgram")
 Side = Literal["client", "server"]
 CloseHow = Literal["fin", "reset"]
-
-
-class CassetteError(SocketDoubleError, ValueError):
-    """A cassette file could not be read: the message names the file, place and problem."""
 
 
 @dataclass

@@ -25,6 +25,8 @@ from .cassette_model import (
     Side,
 )
 
+__all__ = ["CassetteRecorder", "ConnectionLog"]
+
 
 class _OpenTurn:
     """The turn a side is still sending: its bytes so far, growing in place."""

@@ -21,6 +21,8 @@ from .framing import Decoder
 from .rules import RuleBook
 from .script import Script, ScriptPlayer
 
+__all__ = ["Conversation", "DatagramDialogue", "Dialogue"]
+
 
 class Dialogue(Protocol):
     """What the socket layer drives: a conversation, or a replay of a recorded one."""

@@ -27,6 +27,8 @@ from .cassette import Cassette, CassetteEvent, DataEvent, RecordedConnection, Re
 from .mismatch import describe
 from .turncheck import TurnCheck
 
+__all__ = ["Chosen", "Decision", "FirstTurnChoice", "Match", "NoMatch", "ReplayBook", "Start", "Undecided"]
+
 Match = Literal["order", "first_request"]
 Start = Literal["server", "client", "silent"]
 

@@ -12,7 +12,7 @@ from typing import Any
 from .events import Event, EventKind
 from .payload import show_bytes
 
-__all__ = ["ConnectionView", "RecordingView", "render", "render_connection"]
+__all__ = ["ConnectionView", "RecordingView", "render"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _peer(connection: ConnectionView) -> str:
     return str(peer)
 
 
-def render_connection(connection: ConnectionView) -> list[str]:
+def _render_connection(connection: ConnectionView) -> list[str]:
     """The lines of one connection's log."""
     lines = [f"connection {connection.number} from {_peer(connection)}"]
     pad = "             "
@@ -87,5 +87,5 @@ def render(recording: RecordingView) -> str:
         lines.append("rejected by verify_request: " + ", ".join(map(str, recording.rejected)))
     lines.extend(f"!! server error: {error!r}" for error in recording.server_errors)
     for connection in recording.connections:
-        lines.extend(render_connection(connection))
+        lines.extend(_render_connection(connection))
     return "\n".join(lines)

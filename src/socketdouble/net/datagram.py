@@ -15,6 +15,8 @@ from . import fork
 from .server import BaseServer
 from .socketserver_adapter import UNBOUND, RecordingDatagramSocket, send_datagram
 
+__all__ = ["MAX_DATAGRAM", "STOP_DRAIN_MAX", "DatagramServer", "UDPServer", "UnixDatagramServer"]
+
 MAX_DATAGRAM = 65535
 #: Most datagrams stop() takes from the socket's queue to record them.
 STOP_DRAIN_MAX = 4096

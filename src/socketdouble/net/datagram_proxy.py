@@ -25,6 +25,8 @@ from .datagram import MAX_DATAGRAM, DatagramServer
 from .socketserver_adapter import UNBOUND
 from .upstream import Upstream
 
+__all__ = ["DatagramProxying"]
+
 
 @dataclass
 class _Link:

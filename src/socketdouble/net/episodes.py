@@ -26,6 +26,9 @@ from .proxy import TCPProxy, UnixProxy
 from .server import BaseServer
 from .stream import READ_SIZE, StreamSession
 from .stream_proxy import StreamProxying
+from .upstream import UpstreamAddress
+
+__all__ = ["EpisodesProxying", "TCPEpisodes", "UnixEpisodes", "episodes_server"]
 
 
 class EpisodesProxying(StreamProxying):
@@ -33,7 +36,7 @@ class EpisodesProxying(StreamProxying):
 
     def __init__(
         self,
-        upstream: Any,
+        upstream: UpstreamAddress,
         *,
         old: Cassette,
         ignore: Sequence[bytes | str] = (),
@@ -102,7 +105,7 @@ class UnixEpisodes(EpisodesProxying, UnixProxy):
 
 def episodes_server(
     cassette: str | os.PathLike[str] | Cassette,
-    upstream: Any,
+    upstream: UpstreamAddress,
     *,
     kind: str | None = None,
     match: str | None = None,

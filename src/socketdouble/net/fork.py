@@ -31,6 +31,8 @@ from ..core.rules import RuleBook
 from ..errors import HandlerError
 from .session import peer_has_closed, shutdown_fd
 
+__all__ = ["ChannelSink", "Children", "Spawn", "fork_child", "kill", "relay"]
+
 _HEADER = struct.Struct("!I")
 _CLIENT_CLOSES = ("client closed", "client reset")
 

@@ -25,7 +25,9 @@ from .kinds import concrete, kinds, registers
 from .server import BaseServer
 from .stream import TCPServer, UnixStreamServer
 from .stream_proxy import StreamProxying
-from .upstream import Upstream
+from .upstream import Upstream, UpstreamAddress
+
+__all__ = ["RecordingProxy", "TCPProxy", "UDPProxy", "UnixDatagramProxy", "UnixProxy"]
 
 
 class RecordingProxy(BaseServer):
@@ -53,7 +55,7 @@ class RecordingProxy(BaseServer):
     proxy_kind: str
     not_scriptable = "a RecordingProxy forwards every byte to its upstream and answers nothing itself"
 
-    def __new__(cls, upstream: Any = None, kind: str = "tcp", **kwargs: Any) -> Any:
+    def __new__(cls, upstream: UpstreamAddress | None = None, kind: str = "tcp", **kwargs: Any) -> Any:
         if cls is RecordingProxy:
             if kind not in kinds("proxy"):
                 raise ConfigurationError(
@@ -64,7 +66,7 @@ class RecordingProxy(BaseServer):
 
     def __init__(
         self,
-        upstream: Any = None,
+        upstream: UpstreamAddress | None = None,
         kind: str | None = None,
         *,
         redact: Any = (),

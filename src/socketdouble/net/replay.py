@@ -18,6 +18,8 @@ from .kinds import concrete, registers
 from .server import BaseServer
 from .stream import TCPServer, UnixStreamServer
 
+__all__ = ["ReplayServer", "TCPReplay", "UDPReplay", "UnixDatagramReplay", "UnixReplay"]
+
 
 class ReplayServer(BaseServer):
     """A server of the cassette's kind that replays it.
@@ -37,7 +39,7 @@ class ReplayServer(BaseServer):
     _loaded: Cassette | None = None
     not_scriptable = "a ReplayServer answers from its cassette"
 
-    def __new__(cls, cassette: Any = None, **kwargs: Any) -> Any:
+    def __new__(cls, cassette: str | os.PathLike[str] | Cassette | None = None, **kwargs: Any) -> Any:
         if cls is ReplayServer:
             loaded = _load(cassette)
             cls = concrete("replay", loaded.kind)
@@ -85,7 +87,7 @@ class ReplayServer(BaseServer):
         return problems
 
 
-def _load(cassette: Any) -> Cassette:
+def _load(cassette: object) -> Cassette:
     if isinstance(cassette, Cassette):
         return cassette
     if isinstance(cassette, (str, os.PathLike)):

@@ -27,6 +27,8 @@ from ..core.events import EventSink
 from ..core.rules import RuleBook
 from .socketserver_adapter import RecordingSocket
 
+__all__ = ["DRAIN_BYTES", "LINGER_RESET", "READ_SIZE", "StreamSession", "peer_has_closed", "shutdown_fd"]
+
 if TYPE_CHECKING:
     from .stream import StreamServer
 

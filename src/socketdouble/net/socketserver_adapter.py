@@ -18,6 +18,8 @@ from ..core.conversation import Dialogue
 from ..core.events import EventSink
 from ..errors import ConfigurationError
 
+__all__ = ["UNBOUND", "RecordingDatagramSocket", "RecordingSocket", "check_handler", "send_datagram"]
+
 #: How an unbound Unix datagram client's address comes back from recvfrom.
 UNBOUND = (None, "", b"")
 
