@@ -20,7 +20,7 @@ from pathlib import Path
 
 import socketdouble as sd
 from benchmarks.client import drive
-from socketdouble.core.cassette import Cassette, Close, Data, RecordedConnection, dumps, loads
+from socketdouble.core.cassette import Cassette, CloseEvent, DataEvent, RecordedConnection, dumps, loads
 
 
 def replay_against_live(requests: int, folder: Path) -> None:
@@ -38,10 +38,10 @@ def replay_against_live(requests: int, folder: Path) -> None:
 
 
 def load_speed(turns: int) -> None:
-    events: list[Data | Close] = []
+    events: list[DataEvent | CloseEvent] = []
     for i in range(turns // 2):
-        events.append(Data(i * 1e-4, "client", b"GET key:%d\r\n" % i))
-        events.append(Data(i * 1e-4 + 5e-5, "server", b"\x00\x01value %d" % i))
+        events.append(DataEvent(i * 1e-4, "client", b"GET key:%d\r\n" % i))
+        events.append(DataEvent(i * 1e-4 + 5e-5, "server", b"\x00\x01value %d" % i))
     text = dumps(Cassette("tcp", [RecordedConnection(0.0, events)]))
     started = time.perf_counter()
     cassette = loads(text)

@@ -19,7 +19,7 @@ import pytest
 
 from examples import pg_cluster
 from examples.pg_cluster import Cluster, throwaway_cluster
-from socketdouble.core.cassette import Close, Data, Event, load
+from socketdouble.core.cassette import CassetteEvent, CloseEvent, DataEvent, load
 from socketdouble.doubles import Doubles, RecordMode
 from socketdouble.errors import CheckFailed
 
@@ -78,11 +78,11 @@ def run_session_with(client: Callable[[int], list[Any]], folder: Path, name: str
             return []  # the replay closed the connection; check() at the end says why
 
 
-def missing_close(events: list[Event]) -> str | None:
+def missing_close(events: list[CassetteEvent]) -> str | None:
     """What the client's close handshake lacks (None: whole): it is Terminate, then FIN."""
     client = [event for event in events if event.side == "client"]
-    closes = [event for event in client if isinstance(event, Close)]
-    data = [event for event in client if isinstance(event, Data)]
+    closes = [event for event in client if isinstance(event, CloseEvent)]
+    data = [event for event in client if isinstance(event, DataEvent)]
     if not data or not data[-1].payload.endswith(TERMINATE):
         return f"no Terminate (last client bytes {data[-1].payload[-12:] if data else b''!r})"
     if not closes:
@@ -155,7 +155,7 @@ def test_md5_auth_replays_with_the_hash_redacted(tmp_path: Path) -> None:
             assert proxy.port is not None
             assert password_session(proxy.port) == [[2]]
     [connection] = load(tmp_path / "md5.json").connections
-    payloads = [event.payload for event in connection.events if isinstance(event, Data)]
+    payloads = [event.payload for event in connection.events if isinstance(event, DataEvent)]
     assert b"R\x00\x00\x00\x0c\x00\x00\x00\x05" in [p[:9] for p in payloads]  # AuthenticationMD5Password
     assert not any(re.search(MD5_HASH, payload) for payload in payloads)
     # This replay's check() also fails when the recording lost the Terminate (the proxy bug

@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 import socketdouble as sd
-from socketdouble.core.cassette import Cassette, Data, RecordedConnection, load, save
+from socketdouble.core.cassette import Cassette, DataEvent, RecordedConnection, load, save
 from socketdouble.doubles import Doubles, RecordMode
 from socketdouble.errors import CassetteMissing, StopFailed
 from tests.helpers import connect
@@ -174,7 +174,7 @@ def test_replays_match_by_first_request_and_allow_unused_connections_unless_told
 
 
 def test_a_cassette_of_another_kind_is_named(tmp_path: Path, upstream: sd.TCPServer) -> None:
-    save(Cassette("unix", [RecordedConnection(0.0, [Data(0.0, "client", b"x")])]), tmp_path / "c.json")
+    save(Cassette("unix", [RecordedConnection(0.0, [DataEvent(0.0, "client", b"x")])]), tmp_path / "c.json")
     for mode in ("none", "new_episodes"):
         doubles = recording_doubles(tmp_path, mode)
         with pytest.raises(sd.ConfigurationError, match=r"holds a 'unix' recording, not kind='tcp'"):

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 import socketdouble as sd
-from socketdouble.core.cassette import Cassette, Data, RecordedConnection
+from socketdouble.core.cassette import Cassette, DataEvent, RecordedConnection
 from socketdouble.record_modes import describe_upstream, merge_episodes, recorded_episodes, split_keywords
 
 
 def connection(*turns: bytes) -> RecordedConnection:
-    return RecordedConnection(0.0, [Data(0.0, "client", turn) for turn in turns])
+    return RecordedConnection(0.0, [DataEvent(0.0, "client", turn) for turn in turns])
 
 
 def test_keywords_split_by_who_uses_them() -> None:

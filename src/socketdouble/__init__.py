@@ -3,13 +3,15 @@
 Everything public is re-exported here; see the README for a first test.
 """
 
-from .core.cassette import Cassette, CassetteError
-from .core.framing import Framing, length_prefixed, lines, raw
-from .core.matchers import ANY, Matcher, prefix, regex
+from .core.cassette import Cassette
+from .core.framing import Decoder, Framing, LengthPrefixed, Lines, Raw, length_prefixed, lines, raw
+from .core.matchers import ANY, Matcher, MatcherLike, prefix, regex
 from .core.recording import ConnectionRecord, Recording
-from .core.rules import Rule
+from .core.rules import Greeting, Response, Rule
 from .core.script import Script
+from .doubles import Doubles
 from .errors import (
+    CassetteError,
     CassetteMissing,
     CheckFailed,
     ConfigurationError,
@@ -20,11 +22,13 @@ from .errors import (
     StopFailed,
     WaitTimeout,
 )
-from .net.base import BaseServer
+from .net.datagram import UDPServer, UnixDatagramServer
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.server import BaseServer, Concurrency
+from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
+from .net.upstream import UpstreamAddress
 
 __all__ = [
     "ANY",
@@ -33,15 +37,24 @@ __all__ = [
     "CassetteError",
     "CassetteMissing",
     "CheckFailed",
+    "Concurrency",
     "ConfigurationError",
     "ConnectionRecord",
+    "Decoder",
+    "Doubles",
     "Framing",
     "FramingError",
+    "Greeting",
     "HandlerError",
+    "LengthPrefixed",
+    "Lines",
     "Matcher",
+    "MatcherLike",
+    "Raw",
     "Recording",
     "RecordingProxy",
     "ReplayServer",
+    "Response",
     "Rule",
     "Script",
     "ServerStateError",
@@ -52,6 +65,7 @@ __all__ = [
     "UDPServer",
     "UnixDatagramServer",
     "UnixStreamServer",
+    "UpstreamAddress",
     "WaitTimeout",
     "length_prefixed",
     "lines",

@@ -22,12 +22,14 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-FLAGS = "--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1"
+__all__ = ["problem", "upstream_problem"]
+
+_FLAGS = "--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1"
 _PLUGIN = "pytest_socket"
 _NOWHERE = "/nonexistent-socketdouble-probe/s"  # a Unix path no connect can reach
 
 
-def active() -> bool:
+def _active() -> bool:
     """True when pytest-socket has replaced ``socket.socket`` or its ``connect`` for this test."""
     return any(getattr(patched, "__module__", None) == _PLUGIN for patched in _patchable())
 
@@ -97,7 +99,7 @@ def _needs(server: Any) -> list[tuple[str, Callable[[], None]]]:
 
 def problem(server: Any) -> str | None:
     """Why pytest-socket keeps ``server`` from working in this test, or None."""
-    if not active():
+    if not _active():
         return None
     refused = [(what, why) for what, call in _needs(server) if (why := _refusal(call)) is not None]
     if not refused:
@@ -106,14 +108,14 @@ def problem(server: Any) -> str | None:
     return (
         f"pytest-socket blocks what this double ({server.name}) needs in this test:\n{lines}\n"
         "socketdouble's servers listen on loopback and Unix sockets and their clients connect "
-        f"there: run pytest with {FLAGS} (every other host stays blocked; add a recording "
+        f"there: run pytest with {_FLAGS} (every other host stays blocked; add a recording "
         "proxy's upstream host to --allow-hosts), or mark the test @pytest.mark.enable_socket"
     )
 
 
-def upstream_problem(upstream: Any) -> str | None:
+def upstream_problem(upstream: object) -> str | None:
     """Why pytest-socket keeps a recording from reaching ``upstream``, or None."""
-    if not active():
+    if not _active():
         return None
     what, call = _connect_to(upstream)
     why = _refusal(call)
@@ -121,6 +123,6 @@ def upstream_problem(upstream: Any) -> str | None:
         return None
     return (
         f"pytest-socket blocks {what}, so the upstream {upstream!r} cannot be recorded: {why}\n"
-        f"run pytest with {FLAGS} plus the upstream's host in --allow-hosts, "
+        f"run pytest with {_FLAGS} plus the upstream's host in --allow-hosts, "
         "or mark the test @pytest.mark.enable_socket"
     )

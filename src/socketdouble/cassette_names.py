@@ -26,6 +26,8 @@ from pathlib import Path
 
 from .errors import ConfigurationError
 
+__all__ = ["MAX_LENGTH", "CassetteClaims", "default_cassette_name"]
+
 MAX_LENGTH = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]]")
 

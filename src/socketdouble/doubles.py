@@ -18,13 +18,15 @@ import trustme
 
 from .core.cassette import Cassette, load, save
 from .errors import CassetteMissing, CheckFailed, ConfigurationError, StopFailed
-from .net.base import BaseServer
+from .net.datagram import UDPServer, UnixDatagramServer
 from .net.episodes import episodes_server
 from .net.keywords import check_keywords
 from .net.proxy import RecordingProxy
 from .net.replay import ReplayServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.server import BaseServer
+from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
+from .net.upstream import UpstreamAddress
 from .record_modes import (
     RECORD_MODES,
     RecordMode,
@@ -49,7 +51,9 @@ class _Recording:
     old: Cassette | None  # new_episodes: the cassette being extended
 
 
-def _new_episodes_server(path: Path, upstream: Any, kind: str, kwargs: dict[str, Any]) -> BaseServer:
+def _new_episodes_server(
+    path: Path, upstream: UpstreamAddress, kind: str, kwargs: dict[str, Any]
+) -> BaseServer:
     """The server for ``new_episodes`` on an existing cassette (not started).
 
     Stream kinds: an episodes server (replays what the cassette has, records the rest).
@@ -137,7 +141,7 @@ class Doubles:
     # -- record and replay -----------------------------------------------------------
 
     def record_or_replay(
-        self, upstream: Any, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
+        self, upstream: UpstreamAddress, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
     ) -> BaseServer:
         """A started server for ``upstream``: a replay of cassette ``name``, or a recorder.
 

@@ -11,6 +11,19 @@ Two kinds, kept apart so a user always sees which happened:
 
 from __future__ import annotations
 
+__all__ = [
+    "CassetteError",
+    "CassetteMissing",
+    "CheckFailed",
+    "ConfigurationError",
+    "FramingError",
+    "HandlerError",
+    "ServerStateError",
+    "SocketDoubleError",
+    "StopFailed",
+    "WaitTimeout",
+]
+
 
 class SocketDoubleError(Exception):
     """Base class of every error socketdouble raises."""
@@ -34,6 +47,10 @@ class HandlerError(SocketDoubleError):
     Used for a handler that raised in a forked child (its traceback comes back as
     text) and for a handler that did not return when the server stopped.
     """
+
+
+class CassetteError(SocketDoubleError, ValueError):
+    """A cassette file could not be read: the message names the file, place and problem."""
 
 
 class CassetteMissing(ConfigurationError):

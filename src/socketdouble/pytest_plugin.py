@@ -20,7 +20,7 @@ Settings resolve marker > command line > ini > default:
 
 While a ``socketdouble`` fixture is in use, private socket folders and ``ca_file``
 folders go under pytest's base temporary folder (see
-:func:`socketdouble.net.addresses.folders_under`). Under pytest-socket, a server it
+:func:`socketdouble.net.address.folders_under`). Under pytest-socket, a server it
 would block is a ConfigurationError naming the flags that work (see
 :mod:`socketdouble.blocked_sockets`).
 """
@@ -37,10 +37,28 @@ from . import blocked_sockets
 from .cassette_names import CassetteClaims, default_cassette_name
 from .doubles import RECORD_MODES, Doubles
 from .errors import ConfigurationError, SocketDoubleError
-from .net.addresses import folders_under
-from .net.base import BaseServer
-from .net.servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .net.address import folders_under
+from .net.datagram import UDPServer, UnixDatagramServer
+from .net.server import BaseServer
+from .net.stream import TCPServer, UnixStreamServer
 from .net.tls import TLSServer
+from .net.upstream import UpstreamAddress
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "FIXTURES",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_runtest_makereport",
+    "socketdouble",
+    "socketdouble_ca",
+    "tcp_server",
+    "tls_server",
+    "udp_server",
+    "unix_dgram_server",
+    "unix_server",
+]
 
 FIXTURES = frozenset(
     {"socketdouble", "tcp_server", "udp_server", "unix_server", "unix_dgram_server", "tls_server"}
@@ -161,7 +179,7 @@ class _TestDoubles(Doubles):
         return super().add(server)
 
     def record_or_replay(
-        self, upstream: Any, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
+        self, upstream: UpstreamAddress, name: str | None = None, *, kind: str = "tcp", **kwargs: Any
     ) -> BaseServer:
         __tracebackhide__ = True
         try:

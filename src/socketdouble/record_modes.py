@@ -19,8 +19,22 @@ from typing import Any, Literal
 
 from .core.cassette import Cassette, RecordedConnection
 from .errors import ConfigurationError
-from .net.base import BaseServer
 from .net.proxy import RecordingProxy
+from .net.server import BaseServer
+from .net.upstream import UpstreamAddress
+
+__all__ = [
+    "PROBE_TIMEOUT",
+    "RECORD_MODES",
+    "RECORD_ONLY",
+    "REPLAY_ONLY",
+    "RecordMode",
+    "describe_upstream",
+    "merge_episodes",
+    "probe_upstream",
+    "recorded_episodes",
+    "split_keywords",
+]
 
 RecordMode = Literal["none", "once", "new_episodes", "all"]
 RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all")
@@ -38,7 +52,7 @@ def split_keywords(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return replay, record
 
 
-def describe_upstream(upstream: Any) -> str:
+def describe_upstream(upstream: object) -> str:
     """``127.0.0.1:6379``, ``[::1]:6379`` or a socket path, as reports name an upstream."""
     if isinstance(upstream, tuple) and len(upstream) == 2:
         host, port = upstream
@@ -47,7 +61,7 @@ def describe_upstream(upstream: Any) -> str:
 
 
 def probe_upstream(
-    upstream: Any, kind: str, record_kw: dict[str, Any], timeout: float | None, replay_hint: str
+    upstream: UpstreamAddress, kind: str, record_kw: dict[str, Any], timeout: float | None, replay_hint: str
 ) -> None:
     """Connect to ``upstream`` once (and shake hands, with ``upstream_ssl_context``), then close.
 
@@ -67,7 +81,7 @@ def probe_upstream(
     sock = socket.socket(family, socket.SOCK_DGRAM if kind == "unix_dgram" else socket.SOCK_STREAM)
     try:
         sock.settimeout(wait)
-        sock.connect(upstream if family != socket.AF_UNIX else os.fspath(upstream))
+        sock.connect(upstream if isinstance(upstream, tuple) else os.fspath(upstream))
         context = record_kw.get("upstream_ssl_context")
         if isinstance(context, ssl.SSLContext):
             hostname = record_kw.get("upstream_hostname") or (

@@ -16,8 +16,8 @@ from socketdouble.core import cassette_codec
 from socketdouble.core.cassette import (
     Cassette,
     CassetteError,
-    Close,
-    Data,
+    CloseEvent,
+    DataEvent,
     RecordedConnection,
     Redactor,
     dumps,
@@ -36,12 +36,12 @@ def sample() -> Cassette:
             RecordedConnection(
                 0.25,
                 [
-                    Data(0.0, "server", b"220 ready\r\n"),
-                    Data(0.001, "client", b"PING\r\n"),
-                    Data(0.002, "server", b"\x00\xff\x01\x02binary"),
-                    Data(0.0025, "client", POSTGRES_QUERY),
-                    Close(0.003, "client", "fin"),
-                    Close(0.004, "server", "reset"),
+                    DataEvent(0.0, "server", b"220 ready\r\n"),
+                    DataEvent(0.001, "client", b"PING\r\n"),
+                    DataEvent(0.002, "server", b"\x00\xff\x01\x02binary"),
+                    DataEvent(0.0025, "client", POSTGRES_QUERY),
+                    CloseEvent(0.003, "client", "fin"),
+                    CloseEvent(0.004, "server", "reset"),
                 ],
             ),
             RecordedConnection(0.5, []),
@@ -78,7 +78,9 @@ payloads = st.one_of(
 
 @given(st.lists(st.tuples(st.sampled_from(["client", "server"]), payloads), max_size=8))
 def test_every_payload_round_trips_exactly(turns: list[tuple[Any, bytes]]) -> None:
-    cassette = Cassette("tcp", [RecordedConnection(0.0, [Data(0.5, side, data) for side, data in turns])])
+    cassette = Cassette(
+        "tcp", [RecordedConnection(0.0, [DataEvent(0.5, side, data) for side, data in turns])]
+    )
     text = dumps(cassette)
     assert loads(text) == cassette
     assert dumps(loads(text)) == text
@@ -93,7 +95,10 @@ def test_version_1_files_are_still_read() -> None:
     }"""
     cassette = loads(text)
     assert cassette.datagram
-    assert cassette.connections[0].events == [Data(0.1, "client", b"hi"), Data(0.2, "server", b"\x00\xff")]
+    assert cassette.connections[0].events == [
+        DataEvent(0.1, "client", b"hi"),
+        DataEvent(0.2, "server", b"\x00\xff"),
+    ]
     assert '"socketdouble_cassette": 2' in dumps(cassette)  # written back as the current version
 
 
@@ -160,7 +165,8 @@ def test_a_failed_save_removes_its_temporary_file_and_keeps_the_old_cassette(
 def test_a_cassette_that_cannot_be_written_touches_no_file(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="cannot write a cassette with t = nan"):
         save(
-            Cassette("tcp", [RecordedConnection(0.0, [Close(float("nan"), "client", "fin")])]), tmp_path / "c"
+            Cassette("tcp", [RecordedConnection(0.0, [CloseEvent(float("nan"), "client", "fin")])]),
+            tmp_path / "c",
         )
     assert list(tmp_path.iterdir()) == []
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from socketdouble import ConfigurationError
-from socketdouble.core.cassette import CassetteRecorder, Close, Data, Redactor
+from socketdouble.core.cassette import CassetteRecorder, CloseEvent, DataEvent, Redactor
 
 
 def test_recorder_merges_a_sides_consecutive_stream_writes_into_a_turn() -> None:
@@ -17,9 +17,9 @@ def test_recorder_merges_a_sides_consecutive_stream_writes_into_a_turn() -> None
     [connection] = cassette.connections
     assert connection.opened == 0.5
     assert connection.events == [
-        Data(pytest.approx(0.1), "client", b"GET ******\n"),  # type: ignore[arg-type]
-        Data(pytest.approx(0.3), "server", b"ok\n"),  # type: ignore[arg-type]
-        Close(pytest.approx(0.4), "client", "fin"),  # type: ignore[arg-type]
+        DataEvent(pytest.approx(0.1), "client", b"GET ******\n"),  # type: ignore[arg-type]
+        DataEvent(pytest.approx(0.3), "server", b"ok\n"),  # type: ignore[arg-type]
+        CloseEvent(pytest.approx(0.4), "client", "fin"),  # type: ignore[arg-type]
     ]
     assert cassette.redact == [rb"secret"]
 
@@ -44,15 +44,15 @@ def test_the_cassette_holds_bytes_and_taking_it_leaves_the_turn_open() -> None:
     log = recorder.open(0.0)
     log.data("client", b"abc", 0.1)
     [first] = recorder.cassette().connections[0].events
-    assert type(first) is Data and type(first.payload) is bytes and first.payload == b"abc"
+    assert type(first) is DataEvent and type(first.payload) is bytes and first.payload == b"abc"
     log.data("client", b"def", 0.2)  # the same turn goes on
     log.data("server", b"ok", 0.3)
     events = recorder.cassette().connections[0].events
-    assert [(e.side, e.payload) for e in events if isinstance(e, Data)] == [
+    assert [(e.side, e.payload) for e in events if isinstance(e, DataEvent)] == [
         ("client", b"abcdef"),
         ("server", b"ok"),
     ]
-    assert all(type(e.payload) is bytes for e in events if isinstance(e, Data))
+    assert all(type(e.payload) is bytes for e in events if isinstance(e, DataEvent))
     assert first.payload == b"abc"  # an earlier cassette is not changed by later reads
 
 

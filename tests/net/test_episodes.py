@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import socketdouble as sd
-from socketdouble.core.cassette import Cassette, Close, Data, RecordedConnection, save
+from socketdouble.core.cassette import Cassette, CloseEvent, DataEvent, RecordedConnection, save
 from socketdouble.errors import ConfigurationError
 from socketdouble.net.episodes import episodes_server
 from tests.helpers import connect, recv_until_closed
@@ -32,7 +32,11 @@ def cassette_file(tmp_path: Path, *connections: RecordedConnection, kind: str = 
 def recorded(request: bytes, answer: bytes) -> RecordedConnection:
     return RecordedConnection(
         0.0,
-        [Data(0.0, "client", request), Data(0.001, "server", answer), Close(0.002, "client", "fin")],
+        [
+            DataEvent(0.0, "client", request),
+            DataEvent(0.001, "server", answer),
+            CloseEvent(0.002, "client", "fin"),
+        ],
     )
 
 

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 import socketdouble as sd
-from socketdouble.core.cassette import Cassette, Data, RecordedConnection, save
+from socketdouble.core.cassette import Cassette, DataEvent, RecordedConnection, save
 from socketdouble.net.keywords import accepted_keywords
 from tests.helpers import connect, recv_exactly
 
 
 def tcp_cassette() -> Cassette:
     return Cassette(
-        "tcp", [RecordedConnection(0.0, [Data(0.0, "client", b"PING\n"), Data(0.1, "server", b"PONG\n")])]
+        "tcp",
+        [RecordedConnection(0.0, [DataEvent(0.0, "client", b"PING\n"), DataEvent(0.1, "server", b"PONG\n")])],
     )
 
 

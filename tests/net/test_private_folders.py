@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import socketdouble as sd
-from socketdouble.net.addresses import UNIX_PATH_LIMIT, folders_under, private_socket_path
+from socketdouble.net.address import UNIX_PATH_LIMIT, folders_under, private_socket_path
 
 
 def test_socket_folders_go_under_the_base_while_one_is_set(tmp_path: Path) -> None:

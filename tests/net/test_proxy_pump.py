@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 import socketdouble as sd
-from socketdouble.core.cassette import Close, Data
+from socketdouble.core.cassette import CloseEvent, DataEvent
 from socketdouble.net import pump
 from socketdouble.net.tls import client_context, server_context
 from tests.helpers import connect, recv_exactly
@@ -69,7 +69,7 @@ def test_a_request_in_two_writes_through_a_tls13_upstream(mode: str) -> None:
     proxy.check()
     assert proxy.recording.connections[0].received == b"GET key\r\n"
     [connection] = proxy.cassette().connections
-    assert [(e.side, bytes(e.payload)) for e in connection.events if isinstance(e, Data)] == [
+    assert [(e.side, bytes(e.payload)) for e in connection.events if isinstance(e, DataEvent)] == [
         ("client", b"GET key\r\n"),
         ("server", b"$5\r\nvalue\r\n"),
     ]
@@ -176,8 +176,8 @@ def test_full_duplex_neither_direction_waits_for_the_other(writes_first: str, mo
     [record] = proxy.recording.connections
     assert record.received == UP and record.sent == DOWN
     [connection] = proxy.cassette().connections
-    up = b"".join(e.payload for e in connection.events if isinstance(e, Data) and e.side == "client")
-    down = b"".join(e.payload for e in connection.events if isinstance(e, Data) and e.side == "server")
+    up = b"".join(e.payload for e in connection.events if isinstance(e, DataEvent) and e.side == "client")
+    down = b"".join(e.payload for e in connection.events if isinstance(e, DataEvent) and e.side == "server")
     assert up == UP and down == DOWN
 
 
@@ -196,8 +196,8 @@ def test_binary_bytes_are_never_framed() -> None:
     assert proxy.recording.connections[0].received == payload
     assert b"".join(proxy.recording.requests) == payload
     [connection] = proxy.cassette().connections
-    assert [bytes(e.payload) for e in connection.events if isinstance(e, Data)] == [payload]
-    assert Close(pytest.approx(0, abs=60), "client", "fin") in connection.events  # type: ignore[arg-type]
+    assert [bytes(e.payload) for e in connection.events if isinstance(e, DataEvent)] == [payload]
+    assert CloseEvent(pytest.approx(0, abs=60), "client", "fin") in connection.events  # type: ignore[arg-type]
 
 
 def test_framing_is_refused_with_the_reason() -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 import socketdouble as sd
-from socketdouble.core.cassette import Close, Data
+from socketdouble.core.cassette import CloseEvent, DataEvent
 from tests.helpers import connect, recv_exactly
 
 RUNS = 300
@@ -44,9 +44,9 @@ def lost_runs(runs: int) -> list[str]:
                 # stop() at once, with the QUIT and the close perhaps still in the kernel
             proxy.check()
             [connection] = proxy.cassette().connections
-            data = [e for e in connection.events if isinstance(e, Data)]
+            data = [e for e in connection.events if isinstance(e, DataEvent)]
             said = b"".join(e.payload for e in data if e.side == "client")
-            closed = [e.how for e in connection.events if isinstance(e, Close) and e.side == "client"]
+            closed = [e.how for e in connection.events if isinstance(e, CloseEvent) and e.side == "client"]
             if said != b"PING\r\nQUIT\r\n" or closed != ["fin"]:
                 lost.append(f"run {run}: client sent {said!r}, closes {closed}")
     upstream.check()

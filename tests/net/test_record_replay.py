@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import socketdouble as sd
-from socketdouble.core.cassette import Close, Data, load
+from socketdouble.core.cassette import CloseEvent, DataEvent, load
 from socketdouble.net.tls import client_context, server_context
 from tests.helpers import connect, datagram_client, recv_exactly, recv_until_closed
 
@@ -119,8 +119,8 @@ def test_half_close_and_reset_are_recorded_and_replayed(tmp_path: Path) -> None:
     upstream.stop()
     cassette = proxy.cassette()
     first, second = cassette.connections
-    assert Close(pytest.approx(0, abs=60), "server", "reset") in first.events  # type: ignore[arg-type]
-    closes = [(e.side, e.how) for e in second.events if isinstance(e, Close)]
+    assert CloseEvent(pytest.approx(0, abs=60), "server", "reset") in first.events  # type: ignore[arg-type]
+    closes = [(e.side, e.how) for e in second.events if isinstance(e, CloseEvent)]
     assert closes[0] == ("client", "fin")
     proxy.save(tmp_path / "c.json")
     with sd.ReplayServer(tmp_path / "c.json") as replay:
@@ -164,7 +164,7 @@ def test_length_prefixed_protocols_stay_valid_under_redaction(tmp_path: Path) ->
         client.sendall(struct.pack("!H", len(payload)) + payload)
         assert recv_exactly(client, 15)[2:] == payload
     upstream.stop()
-    [data, *_] = [e for e in proxy.cassette().connections[0].events if isinstance(e, Data)]
+    [data, *_] = [e for e in proxy.cassette().connections[0].events if isinstance(e, DataEvent)]
     assert struct.unpack("!H", data.payload[:2])[0] == len(data.payload) - 2
 
 

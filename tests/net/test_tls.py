@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 import socketdouble as sd
-from socketdouble.net.addresses import folders_under
+from socketdouble.net.address import folders_under
 from tests.helpers import connect, recv_until_closed
 
 

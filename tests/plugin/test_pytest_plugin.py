@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socketdouble.core.cassette import Cassette, Data, Event, RecordedConnection, save
+from socketdouble.core.cassette import Cassette, CassetteEvent, DataEvent, RecordedConnection, save
 
 
 def test_fixtures_give_started_servers(pytester: pytest.Pytester) -> None:
@@ -229,9 +229,9 @@ def test_greeting(socketdouble):
 
 def three_line_cassette(pytester: pytest.Pytester) -> None:
     turns = [(b"hello\n", b"hi\n"), (b"how are you\n", b"fine\n"), (b"bye\n", b"bye\n")]
-    events: list[Event] = []
+    events: list[CassetteEvent] = []
     for request, reply in turns:
-        events += [Data(0.0, "client", request), Data(0.0, "server", reply)]
+        events += [DataEvent(0.0, "client", request), DataEvent(0.0, "server", reply)]
     save(
         Cassette("tcp", [RecordedConnection(0.0, events)]),
         pytester.path / "cassettes/test_service/greeting.json",

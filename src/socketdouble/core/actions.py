@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["Action", "Close", "Reset", "Send", "ShutdownWrite", "Sleep"]
+
 
 @dataclass(frozen=True)
 class Send:

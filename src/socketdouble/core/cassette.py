@@ -26,15 +26,15 @@ This module is the public face; the parts live in :mod:`.cassette_model` (the da
 
 from __future__ import annotations
 
+from ..errors import CassetteError
 from .cassette_codec import MAX_SECONDS, VERSION, dumps, load, loads, payload_field, save
 from .cassette_model import (
     KINDS,
     Cassette,
-    CassetteError,
-    Close,
+    CassetteEvent,
+    CloseEvent,
     CloseHow,
-    Data,
-    Event,
+    DataEvent,
     RecordedConnection,
     Redactor,
     Side,
@@ -47,12 +47,12 @@ __all__ = [
     "VERSION",
     "Cassette",
     "CassetteError",
+    "CassetteEvent",
     "CassetteRecorder",
-    "Close",
+    "CloseEvent",
     "CloseHow",
     "ConnectionLog",
-    "Data",
-    "Event",
+    "DataEvent",
     "RecordedConnection",
     "Redactor",
     "Side",

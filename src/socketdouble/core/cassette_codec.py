@@ -17,13 +17,23 @@ import secrets
 import threading
 from typing import Any
 
-from ..errors import ConfigurationError
-from .cassette_model import KINDS, Cassette, CassetteError, Close, Data, Event, RecordedConnection, Redactor
+from ..errors import CassetteError, ConfigurationError
+from .cassette_model import (
+    KINDS,
+    Cassette,
+    CassetteEvent,
+    CloseEvent,
+    DataEvent,
+    RecordedConnection,
+    Redactor,
+)
 from .payload import escape, is_mostly_printable, is_text, unescape
+
+__all__ = ["MAX_SECONDS", "VERSION", "dumps", "load", "loads", "payload_field", "save"]
 
 VERSION = 2
 #: Versions this module reads, with the payload fields each one knows.
-PAYLOAD_FIELDS = {1: ("data", "base64"), 2: ("data", "escaped", "base64")}
+_PAYLOAD_FIELDS = {1: ("data", "base64"), 2: ("data", "escaped", "base64")}
 #: Times beyond this (about 115 days) are a mistake, not a recording; replay would wait that long.
 MAX_SECONDS = 1e7
 
@@ -49,9 +59,9 @@ def _seconds(value: float, what: str) -> float:
     return round(value, 6)
 
 
-def _event_json(event: Event) -> str:
+def _event_json(event: CassetteEvent) -> str:
     fields: dict[str, Any] = {"t": _seconds(event.t, "t"), "from": event.side}
-    if isinstance(event, Data):
+    if isinstance(event, DataEvent):
         name, value = payload_field(event.payload)
         fields[name] = value
     else:
@@ -184,8 +194,8 @@ class _Reader:
             raise self.fail((), 'not a socketdouble cassette: the "socketdouble_cassette" version is missing')
         version = document["socketdouble_cassette"]
         # type(...) is int: true and 1.0 equal 1 in Python, but are not a version number.
-        if type(version) is not int or version not in PAYLOAD_FIELDS:
-            readable = " and ".join(map(str, PAYLOAD_FIELDS))
+        if type(version) is not int or version not in _PAYLOAD_FIELDS:
+            readable = " and ".join(map(str, _PAYLOAD_FIELDS))
             raise self.fail(
                 ("socketdouble_cassette",),
                 f"format version {_short(version)} is not supported (this socketdouble reads versions "
@@ -245,10 +255,10 @@ class _Reader:
             )
         return float(value)
 
-    def event(self, path: _Path, value: Any) -> Event:
+    def event(self, path: _Path, value: Any) -> CassetteEvent:
         if not isinstance(value, dict):
             raise self.fail(path, f"expected a JSON object, not {_short(value)}")
-        payloads = PAYLOAD_FIELDS[self.version]
+        payloads = _PAYLOAD_FIELDS[self.version]
         self.known(path, value, ("t", "from", *payloads, "close"), "an event")
         if "t" not in value:
             raise self.fail(path, '"t" is missing: seconds since the connection opened')
@@ -265,8 +275,8 @@ class _Reader:
             how = value["close"]
             if how not in ("fin", "reset"):
                 raise self.fail(path, f'"close" must be "fin" or "reset", not {_short(how)}')
-            return Close(t, side, how)
-        return Data(t, side, self.payload(path, name, value[name]))
+            return CloseEvent(t, side, how)
+        return DataEvent(t, side, self.payload(path, name, value[name]))
 
     def payload(self, path: _Path, name: str, value: Any) -> bytes:
         if not isinstance(value, str):

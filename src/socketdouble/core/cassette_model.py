@@ -1,7 +1,7 @@
 """What a cassette holds: connections of timed events, and the redaction applied to them.
 
 Plain data, no I/O: :mod:`.cassette_codec` writes and reads it, :mod:`.cassette_recorder`
-builds it from live traffic, :mod:`.replay` plays it back.
+builds it from live traffic, :mod:`.playback` plays it back.
 """
 
 from __future__ import annotations
@@ -11,7 +11,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..errors import ConfigurationError, SocketDoubleError
+from ..errors import ConfigurationError
+
+__all__ = [
+    "DATAGRAM_KINDS",
+    "KINDS",
+    "Cassette",
+    "CassetteEvent",
+    "CloseEvent",
+    "CloseHow",
+    "DataEvent",
+    "RecordedConnection",
+    "Redactor",
+    "Side",
+]
 
 KINDS = ("tcp", "udp", "unix", "unix_dgram")
 DATAGRAM_KINDS = ("udp", "unix_dgram")
@@ -19,12 +32,8 @@ Side = Literal["client", "server"]
 CloseHow = Literal["fin", "reset"]
 
 
-class CassetteError(SocketDoubleError, ValueError):
-    """A cassette file could not be read: the message names the file, place and problem."""
-
-
 @dataclass
-class Data:
+class DataEvent:
     """Bytes that one side sent (one datagram, for datagram kinds)."""
 
     t: float
@@ -33,7 +42,7 @@ class Data:
 
 
 @dataclass
-class Close:
+class CloseEvent:
     """One side closed its direction: ``fin`` (a clean close or half-close) or ``reset``."""
 
     t: float
@@ -41,7 +50,7 @@ class Close:
     how: CloseHow
 
 
-Event = Data | Close
+CassetteEvent = DataEvent | CloseEvent
 
 
 @dataclass
@@ -49,11 +58,11 @@ class RecordedConnection:
     """One connection (datagram kinds: one peer): when it opened, and its event log."""
 
     opened: float
-    events: list[Event] = field(default_factory=list)
+    events: list[CassetteEvent] = field(default_factory=list)
 
     def client_turns(self) -> list[bytes]:
         """What the client sent, turn by turn (datagram by datagram)."""
-        return [e.payload for e in self.events if isinstance(e, Data) and e.side == "client"]
+        return [e.payload for e in self.events if isinstance(e, DataEvent) and e.side == "client"]
 
 
 @dataclass

@@ -16,14 +16,16 @@ from .cassette_model import (
     DATAGRAM_KINDS,
     KINDS,
     Cassette,
-    Close,
+    CassetteEvent,
+    CloseEvent,
     CloseHow,
-    Data,
-    Event,
+    DataEvent,
     RecordedConnection,
     Redactor,
     Side,
 )
+
+__all__ = ["CassetteRecorder", "ConnectionLog"]
 
 
 class _OpenTurn:
@@ -36,8 +38,8 @@ class _OpenTurn:
         self.side = side
         self.buffer = bytearray(payload)
 
-    def freeze(self) -> Data:
-        return Data(self.t, self.side, bytes(self.buffer))
+    def freeze(self) -> DataEvent:
+        return DataEvent(self.t, self.side, bytes(self.buffer))
 
 
 class ConnectionLog:
@@ -47,7 +49,7 @@ class ConnectionLog:
         self._recorder = recorder
         self._opened = opened
         self._start = opened - recorder.started
-        self._events: list[Event] = []  # finished events; the open turn is kept apart
+        self._events: list[CassetteEvent] = []  # finished events; the open turn is kept apart
         self._turn: _OpenTurn | None = None
 
     def data(self, side: Side, payload: bytes, now: float) -> None:
@@ -61,13 +63,13 @@ class ConnectionLog:
             if self._recorder.merge_turns:
                 self._turn = _OpenTurn(now - self._opened, side, payload)
             else:
-                self._events.append(Data(now - self._opened, side, bytes(payload)))
+                self._events.append(DataEvent(now - self._opened, side, bytes(payload)))
 
     def close(self, side: Side, how: CloseHow, now: float) -> None:
         """``side`` closed its direction (fin) or the connection (reset)."""
         with self._recorder.lock:
             self._end_turn()
-            self._events.append(Close(now - self._opened, side, how))
+            self._events.append(CloseEvent(now - self._opened, side, how))
 
     def _end_turn(self) -> None:
         # The caller holds the recorder's lock.
@@ -115,7 +117,7 @@ class CassetteRecorder:
         connections = [log.snapshot() for log in logs]
         for connection in connections:
             connection.events = [
-                Data(e.t, e.side, self.redactor(e.payload)) if isinstance(e, Data) else e
+                DataEvent(e.t, e.side, self.redactor(e.payload)) if isinstance(e, DataEvent) else e
                 for e in connection.events
             ]
         return Cassette(self.kind, connections, self.redactor.sources)

@@ -16,10 +16,12 @@ from typing import Protocol
 
 from ..errors import FramingError
 from .actions import Action, Close, Reset, Send
+from .events import EventSink
 from .framing import Decoder
-from .recording import EventSink
 from .rules import RuleBook
 from .script import Script, ScriptPlayer
+
+__all__ = ["Conversation", "DatagramDialogue", "Dialogue"]
 
 
 class Dialogue(Protocol):

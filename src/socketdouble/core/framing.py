@@ -18,6 +18,19 @@ from typing import Literal
 
 from ..errors import ConfigurationError, FramingError
 
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "Decoder",
+    "Framing",
+    "LengthPrefixed",
+    "Lines",
+    "Raw",
+    "check_framing",
+    "length_prefixed",
+    "lines",
+    "raw",
+]
+
 DEFAULT_MAX_LENGTH = 1 << 20
 
 

@@ -12,6 +12,19 @@ from collections.abc import Callable
 
 from ..errors import ConfigurationError
 
+__all__ = [
+    "ANY",
+    "Exact",
+    "Matcher",
+    "MatcherLike",
+    "Predicate",
+    "Prefix",
+    "Regex",
+    "as_matcher",
+    "prefix",
+    "regex",
+]
+
 
 class Matcher:
     """A predicate on one message, with a description for transcripts."""

@@ -1,7 +1,7 @@
 """Difference reports: where a live message leaves the recorded one, shown briefly.
 
 A report names the first differing byte offset, the lengths of both sides, and the
-region of both sides around the difference (:data:`WINDOW` bytes), never the whole
+region of both sides around the difference (:data:`_WINDOW` bytes), never the whole
 message: a turn of megabytes still fits on one screen. A region that is mostly
 printable is shown as escaped text (as in the cassette), others as
 hex + ASCII rows, both sides alike so they line up.
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from .payload import escape, is_mostly_printable
 
+__all__ = ["describe", "describe_extra", "first_difference"]
+
 #: How many bytes around the first difference a report shows, per side.
-WINDOW = 32
+_WINDOW = 32
 _INDENT = "      "
 
 
@@ -37,7 +39,7 @@ def first_difference(got: bytes, expected: bytes) -> int | None:
     return None if len(got) <= len(expected) else len(expected)
 
 
-def hex_rows(data: bytes, start: int) -> list[str]:
+def _hex_rows(data: bytes, start: int) -> list[str]:
     """Hex + ASCII rows of 16 bytes; the left column is each row's offset in the whole."""
     rows = []
     for at in range(0, len(data), 16):
@@ -48,16 +50,16 @@ def hex_rows(data: bytes, start: int) -> list[str]:
     return rows
 
 
-def region(offset: int, *lengths: int) -> tuple[int, int]:
+def _region(offset: int, *lengths: int) -> tuple[int, int]:
     """The window ``[start, end)`` around ``offset``, clipped to the longest side."""
-    start = max(0, offset - WINDOW // 2)
-    end = min(max(lengths, default=0), start + WINDOW)
+    start = max(0, offset - _WINDOW // 2)
+    end = min(max(lengths, default=0), start + _WINDOW)
     return start, end
 
 
-def show_sides(sides: list[tuple[str, bytes]], offset: int, *, caret: bool = True) -> list[str]:
+def _show_sides(sides: list[tuple[str, bytes]], offset: int, *, caret: bool = True) -> list[str]:
     """The region around ``offset`` of each named side, as indented report lines."""
-    start, end = region(offset, *(len(data) for _, data in sides))
+    start, end = _region(offset, *(len(data) for _, data in sides))
     parts = [(name, data[start:end]) for name, data in sides]
     width = max(len(name) for name, _ in sides)
     lines = []
@@ -71,7 +73,7 @@ def show_sides(sides: list[tuple[str, bytes]], offset: int, *, caret: bool = Tru
         return lines
     for name, part in parts:
         lines.append(f"{_INDENT}{name} [{start}:{start + len(part)}]")
-        lines.extend(f"{_INDENT}  {row}" for row in hex_rows(part, start) or ["(nothing)"])
+        lines.extend(f"{_INDENT}  {row}" for row in _hex_rows(part, start) or ["(nothing)"])
     return lines
 
 
@@ -90,7 +92,7 @@ def describe(where: str, got: bytes, expected: bytes, offset: int | None = None)
         f"{where}: first difference at byte {offset} "
         f"(client sent {len(got)} byte(s), recorded {len(expected)})"
     )
-    return "\n".join([head, *show_sides([("recorded", expected), ("client", got)], offset)])
+    return "\n".join([head, *_show_sides([("recorded", expected), ("client", got)], offset)])
 
 
 def describe_extra(where: str, got: bytes) -> str:
@@ -98,4 +100,4 @@ def describe_extra(where: str, got: bytes) -> str:
     head = f"{where} (the client sent {len(got)} byte(s) more)"
     if not got:
         return where
-    return "\n".join([head, *show_sides([("client", got)], 0, caret=False)])
+    return "\n".join([head, *_show_sides([("client", got)], 0, caret=False)])

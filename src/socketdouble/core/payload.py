@@ -16,6 +16,17 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "MAX_SHOWN",
+    "MOSTLY_PRINTABLE",
+    "READABLE",
+    "escape",
+    "is_mostly_printable",
+    "is_text",
+    "show_bytes",
+    "unescape",
+]
+
 MAX_SHOWN = 4096
 
 #: Bytes that read as themselves in a text editor: printable ASCII, TAB, LF and CR.

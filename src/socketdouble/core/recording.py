@@ -10,47 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
-from enum import Enum
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from ..errors import WaitTimeout
+from .events import Event, EventKind, describe_error
+from .transcript import ConnectionView, RecordingView, render
 
-
-class EventKind(Enum):
-    OPEN = "open"
-    MESSAGE = "in"
-    SEND = "out"
-    UNMATCHED = "unmatched"
-    ERROR = "error"
-    NOTE = "note"
-    CLOSE = "close"
-
-
-class Event(NamedTuple):
-    """One entry of a connection's log: when (seconds since the server started), what."""
-
-    offset: float
-    kind: EventKind
-    data: bytes = b""
-    text: str = ""
-
-
-class EventSink(Protocol):
-    """Where a conversation reports what happened on its connection."""
-
-    def on_received(self, data: bytes) -> None: ...
-    def on_message(self, message: bytes) -> None: ...
-    def on_unmatched(self, message: bytes, hint: str) -> None: ...
-    def on_sent(self, data: bytes) -> None: ...
-    def on_error(self, error: BaseException) -> None: ...
-    def on_note(self, text: str) -> None: ...
-    def on_rule_used(self, number: int) -> None: ...
-    def on_closed(self, reason: str) -> None: ...
-
-
-def describe_error(error: BaseException) -> str:
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+__all__ = ["ConnectionRecord", "Recording"]
 
 
 class ConnectionRecord:
@@ -264,7 +230,17 @@ class Recording:
         """Record an error that belongs to no connection (accept loop, stop)."""
         self._add_error(None, error)
 
-    def _render(self) -> str:
-        from .transcript import render
+    def _view(self) -> RecordingView:
+        """A frozen copy of what the transcript shows; the caller holds the lock."""
+        return RecordingView(
+            name=self.name,
+            connections=tuple(ConnectionView(c.number, c.peer, tuple(c.events)) for c in self._connections),
+            requests=len(self._requests),
+            unmatched=len(self._unmatched),
+            errors=len(self.errors),
+            rejected=tuple(self._rejected),
+            server_errors=tuple(e for e in self.errors if self.error_contexts.get(id(e)) is None),
+        )
 
-        return render(self)
+    def _render(self) -> str:
+        return render(self._view())

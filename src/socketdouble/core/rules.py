@@ -15,10 +15,12 @@ from typing import NamedTuple
 from ..errors import ConfigurationError
 from .matchers import Matcher, MatcherLike, as_matcher
 
+__all__ = ["Answer", "Greeting", "Response", "Rule", "RuleBook"]
+
 Response = bytes | Callable[[bytes], bytes | None]
 
 
-def check_response(response: object) -> Response:
+def _check_response(response: object) -> Response:
     if isinstance(response, (bytes, bytearray, memoryview)):
         return bytes(response)
     if callable(response):
@@ -77,7 +79,7 @@ class Rule:
         to send (or None to send nothing). ``close=None`` keeps what an earlier
         ``close()`` said. Returns the rule.
         """
-        checked = check_response(response)
+        checked = _check_response(response)
         self._configure(checked, self.close_after if close is None else bool(close))
         return self
 

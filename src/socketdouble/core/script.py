@@ -15,6 +15,8 @@ from ..errors import ConfigurationError
 from .actions import Action, Close, Reset, Send, Sleep
 from .matchers import Matcher, MatcherLike, as_matcher
 
+__all__ = ["Expect", "OnMismatch", "Script", "ScriptPlayer", "Step"]
+
 OnMismatch = Literal["close", "reset", "continue"]
 
 

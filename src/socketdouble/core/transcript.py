@@ -6,18 +6,39 @@ hex dump. Unmatched messages and errors are marked with ``!!``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
-from .payload import MAX_SHOWN, is_text, show_bytes
-from .recording import ConnectionRecord, EventKind
+from .events import Event, EventKind
+from .payload import show_bytes
 
-if TYPE_CHECKING:
-    from .recording import Recording
-
-__all__ = ["MAX_SHOWN", "is_text", "render", "render_connection", "show_bytes"]
+__all__ = ["ConnectionView", "RecordingView", "render"]
 
 
-def _peer(connection: ConnectionRecord) -> str:
+@dataclass(frozen=True)
+class ConnectionView:
+    """One connection as the transcript shows it: a copy, safe to read without a lock."""
+
+    number: int
+    peer: Any
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class RecordingView:
+    """What the transcript of a recording needs, copied under the recording's lock."""
+
+    name: str
+    connections: tuple[ConnectionView, ...]
+    requests: int
+    unmatched: int
+    errors: int
+    rejected: tuple[Any, ...]
+    #: Errors that belong to no connection (accept loop, stop).
+    server_errors: tuple[BaseException, ...]
+
+
+def _peer(connection: ConnectionView) -> str:
     peer = connection.peer
     if peer is None or peer == "" or peer == b"":
         return "an unbound peer"
@@ -27,7 +48,8 @@ def _peer(connection: ConnectionRecord) -> str:
     return str(peer)
 
 
-def render_connection(connection: ConnectionRecord) -> list[str]:
+def _render_connection(connection: ConnectionView) -> list[str]:
+    """The lines of one connection's log."""
     lines = [f"connection {connection.number} from {_peer(connection)}"]
     pad = "             "
     for event in connection.events:
@@ -55,19 +77,15 @@ def render_connection(connection: ConnectionRecord) -> list[str]:
     return lines
 
 
-def render(recording: Recording) -> str:
-    """The transcript of ``recording``; the caller holds its lock."""
-    connections = recording._connections
-    head = f"transcript of {recording.name}: {len(connections)} connection(s), " + (
-        f"{len(recording._requests)} request(s), {len(recording._unmatched)} unmatched, "
-        f"{len(recording.errors)} error(s)"
+def render(recording: RecordingView) -> str:
+    """The transcript of ``recording``."""
+    head = f"transcript of {recording.name}: {len(recording.connections)} connection(s), " + (
+        f"{recording.requests} request(s), {recording.unmatched} unmatched, {recording.errors} error(s)"
     )
     lines = [head]
-    if recording._rejected:
-        lines.append("rejected by verify_request: " + ", ".join(map(str, recording._rejected)))
-    for error in recording.errors:
-        if recording.error_contexts.get(id(error)) is None:
-            lines.append(f"!! server error: {error!r}")
-    for connection in connections:
-        lines.extend(render_connection(connection))
+    if recording.rejected:
+        lines.append("rejected by verify_request: " + ", ".join(map(str, recording.rejected)))
+    lines.extend(f"!! server error: {error!r}" for error in recording.server_errors)
+    for connection in recording.connections:
+        lines.extend(_render_connection(connection))
     return "\n".join(lines)

@@ -17,6 +17,8 @@ import re
 from .cassette import Redactor
 from .mismatch import first_difference
 
+__all__ = ["TurnCheck"]
+
 
 class TurnCheck:
     """One recorded turn, and how far the live bytes have been checked against it.

@@ -9,10 +9,13 @@ from typing import Any
 
 from ..core.actions import Action, Close, Reset, Send, Sleep
 from ..core.conversation import DatagramDialogue
-from ..core.recording import ConnectionRecord, EventSink
+from ..core.events import EventSink
+from ..core.recording import ConnectionRecord
 from . import fork
-from .base import BaseServer
-from .compat import UNBOUND, RecordingDatagramSocket, send_datagram
+from .server import BaseServer
+from .socketserver_adapter import UNBOUND, RecordingDatagramSocket, send_datagram
+
+__all__ = ["MAX_DATAGRAM", "STOP_DRAIN_MAX", "DatagramServer", "UDPServer", "UnixDatagramServer"]
 
 MAX_DATAGRAM = 65535
 #: Most datagrams stop() takes from the socket's queue to record them.
@@ -160,3 +163,16 @@ class DatagramServer(BaseServer):
                 record.on_closed("server stopped")
         finally:
             super()._close()
+
+
+class UDPServer(DatagramServer):
+    """A UDP server on loopback; each datagram is one message, up to 65,535 bytes."""
+
+    kind = "UDP"
+
+
+class UnixDatagramServer(DatagramServer):
+    """A Unix datagram server; unbound clients are recorded as such."""
+
+    kind = "Unix datagram"
+    family_kind = "unix"

@@ -21,9 +21,11 @@ from ..core.cassette import CassetteRecorder, ConnectionLog, Redactor
 from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord
 from ..errors import HandlerError
-from .compat import UNBOUND
 from .datagram import MAX_DATAGRAM, DatagramServer
+from .socketserver_adapter import UNBOUND
 from .upstream import Upstream
+
+__all__ = ["DatagramProxying"]
 
 
 @dataclass

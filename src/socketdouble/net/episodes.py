@@ -19,12 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.cassette import Cassette, Redactor, load
-from ..core.replay import Chosen, ReplayBook, StreamReplay, Undecided
+from ..core.playback import Chosen, ReplayBook, StreamReplay, Undecided
 from ..errors import ConfigurationError
-from .base import BaseServer
+from .kinds import concrete, kinds, registers
 from .proxy import TCPProxy, UnixProxy
+from .server import BaseServer
 from .stream import READ_SIZE, StreamSession
 from .stream_proxy import StreamProxying
+from .upstream import UpstreamAddress
+
+__all__ = ["EpisodesProxying", "TCPEpisodes", "UnixEpisodes", "episodes_server"]
 
 
 class EpisodesProxying(StreamProxying):
@@ -32,7 +36,7 @@ class EpisodesProxying(StreamProxying):
 
     def __init__(
         self,
-        upstream: Any,
+        upstream: UpstreamAddress,
         *,
         old: Cassette,
         ignore: Sequence[bytes | str] = (),
@@ -85,24 +89,23 @@ class EpisodesProxying(StreamProxying):
         return problems
 
 
+@registers("episodes", "tcp")
 class TCPEpisodes(EpisodesProxying, TCPProxy):
     """``new_episodes`` for a TCP cassette."""
 
     kind = "TCP episodes"
 
 
+@registers("episodes", "unix")
 class UnixEpisodes(EpisodesProxying, UnixProxy):
     """``new_episodes`` for a Unix stream cassette."""
 
     kind = "Unix stream episodes"
 
 
-_EPISODES: dict[str, type[EpisodesProxying]] = {"tcp": TCPEpisodes, "unix": UnixEpisodes}
-
-
 def episodes_server(
     cassette: str | os.PathLike[str] | Cassette,
-    upstream: Any,
+    upstream: UpstreamAddress,
     *,
     kind: str | None = None,
     match: str | None = None,
@@ -117,10 +120,9 @@ def episodes_server(
     old = cassette if isinstance(cassette, Cassette) else load(cassette)
     if kind is not None and kind != old.kind:
         raise ConfigurationError(f"kind={kind!r} but the cassette {cassette} holds a {old.kind!r} recording")
-    server_class = _EPISODES.get(old.kind)
-    if server_class is None:
+    if old.kind not in kinds("episodes"):
         raise ConfigurationError(
             f"new_episodes replays and records stream cassettes (tcp, unix), not {old.kind!r}"
         )
-    server: BaseServer = server_class(upstream, old=old, **kwargs)
+    server: BaseServer = concrete("episodes", old.kind)(upstream, old=old, **kwargs)
     return server

@@ -25,10 +25,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..core.recording import ConnectionRecord, describe_error
+from ..core.events import describe_error
+from ..core.recording import ConnectionRecord
 from ..core.rules import RuleBook
 from ..errors import HandlerError
 from .session import peer_has_closed, shutdown_fd
+
+__all__ = ["ChannelSink", "Children", "Spawn", "fork_child", "kill", "relay"]
 
 _HEADER = struct.Struct("!I")
 _CLIENT_CLOSES = ("client closed", "client reset")

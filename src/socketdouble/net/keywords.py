@@ -15,6 +15,8 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
+__all__ = ["ChecksKeywords", "accepted_keywords", "check_keywords"]
+
 
 class ChecksKeywords(type):
     """The metaclass of every server: a misspelt keyword is a ConfigurationError.

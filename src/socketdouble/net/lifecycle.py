@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
 
+__all__ = ["Lifecycle", "State"]
+
 State = Literal["new", "running", "stopping", "stopped"]
 L = TypeVar("L", bound="Lifecycle")
 

@@ -16,16 +16,18 @@ import time
 from typing import Any
 
 from ..core.cassette import Cassette as CassetteData
-from ..core.cassette import CassetteRecorder, Data, Redactor, save
+from ..core.cassette import CassetteRecorder, DataEvent, Redactor, save
 from ..core.framing import raw
 from ..errors import ConfigurationError
-from .base import BaseServer
+from .datagram import UDPServer, UnixDatagramServer
 from .datagram_proxy import DatagramProxying
-from .servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .kinds import concrete, kinds, registers
+from .server import BaseServer
+from .stream import TCPServer, UnixStreamServer
 from .stream_proxy import StreamProxying
-from .upstream import Upstream
+from .upstream import Upstream, UpstreamAddress
 
-PROXY_KINDS = ("tcp", "udp", "unix", "unix_dgram")
+__all__ = ["RecordingProxy", "TCPProxy", "UDPProxy", "UnixDatagramProxy", "UnixProxy"]
 
 
 class RecordingProxy(BaseServer):
@@ -53,18 +55,18 @@ class RecordingProxy(BaseServer):
     proxy_kind: str
     not_scriptable = "a RecordingProxy forwards every byte to its upstream and answers nothing itself"
 
-    def __new__(cls, upstream: Any = None, kind: str = "tcp", **kwargs: Any) -> Any:
+    def __new__(cls, upstream: UpstreamAddress | None = None, kind: str = "tcp", **kwargs: Any) -> Any:
         if cls is RecordingProxy:
-            if kind not in PROXY_KINDS:
+            if kind not in kinds("proxy"):
                 raise ConfigurationError(
-                    f"RecordingProxy(kind={kind!r}): choose one of {', '.join(PROXY_KINDS)}"
+                    f"RecordingProxy(kind={kind!r}): choose one of {', '.join(kinds('proxy'))}"
                 )
-            cls = _PROXIES[kind]
+            cls = concrete("proxy", kind)
         return super().__new__(cls)
 
     def __init__(
         self,
-        upstream: Any = None,
+        upstream: UpstreamAddress | None = None,
         kind: str | None = None,
         *,
         redact: Any = (),
@@ -106,7 +108,8 @@ class RecordingProxy(BaseServer):
         for connection in cassette.connections:
             # A live turn grows in place (see pump.Pump._record): hand out a copy.
             connection.events = [
-                Data(e.t, e.side, bytes(e.payload)) if isinstance(e, Data) else e for e in connection.events
+                DataEvent(e.t, e.side, bytes(e.payload)) if isinstance(e, DataEvent) else e
+                for e in connection.events
             ]
         return cassette
 
@@ -115,6 +118,7 @@ class RecordingProxy(BaseServer):
         save(self.cassette(), path)
 
 
+@registers("proxy", "tcp")
 class TCPProxy(RecordingProxy, StreamProxying, TCPServer):
     """A recording proxy for a TCP upstream (see :class:`RecordingProxy`)."""
 
@@ -122,13 +126,7 @@ class TCPProxy(RecordingProxy, StreamProxying, TCPServer):
     kind = "TCP proxy"
 
 
-class UnixProxy(RecordingProxy, StreamProxying, UnixStreamServer):
-    """A recording proxy for a Unix stream upstream."""
-
-    proxy_kind = "unix"
-    kind = "Unix stream proxy"
-
-
+@registers("proxy", "udp")
 class UDPProxy(RecordingProxy, DatagramProxying, UDPServer):
     """A recording proxy for a UDP upstream."""
 
@@ -136,16 +134,17 @@ class UDPProxy(RecordingProxy, DatagramProxying, UDPServer):
     kind = "UDP proxy"
 
 
+@registers("proxy", "unix")
+class UnixProxy(RecordingProxy, StreamProxying, UnixStreamServer):
+    """A recording proxy for a Unix stream upstream."""
+
+    proxy_kind = "unix"
+    kind = "Unix stream proxy"
+
+
+@registers("proxy", "unix_dgram")
 class UnixDatagramProxy(RecordingProxy, DatagramProxying, UnixDatagramServer):
     """A recording proxy for a Unix datagram upstream."""
 
     proxy_kind = "unix_dgram"
     kind = "Unix datagram proxy"
-
-
-_PROXIES: dict[str, type[RecordingProxy]] = {
-    "tcp": TCPProxy,
-    "unix": UnixProxy,
-    "udp": UDPProxy,
-    "unix_dgram": UnixDatagramProxy,
-}

@@ -31,6 +31,8 @@ from ..core.cassette import CloseHow, ConnectionLog, Redactor, Side
 from ..errors import ConfigurationError
 from .stream import LINGER_RESET, StreamSession
 
+__all__ = ["CLIENT_HELLO", "QUEUE_LIMIT", "READ_SIZE", "TLS_RECORD_START", "Pump"]
+
 if TYPE_CHECKING:
     from .stream import StreamServer
 

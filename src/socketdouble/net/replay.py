@@ -8,13 +8,17 @@ from typing import Any
 
 from ..core.cassette import Cassette, Redactor, load
 from ..core.conversation import DatagramDialogue, Dialogue
+from ..core.events import EventSink
 from ..core.framing import raw
-from ..core.recording import EventSink
-from ..core.replay import DatagramReplay, Match, ReplayBook, StreamReplay
+from ..core.playback import DatagramReplay, Match, ReplayBook, StreamReplay
 from ..core.rules import RuleBook
 from ..errors import ConfigurationError
-from .base import BaseServer
-from .servers import TCPServer, UDPServer, UnixDatagramServer, UnixStreamServer
+from .datagram import UDPServer, UnixDatagramServer
+from .kinds import concrete, registers
+from .server import BaseServer
+from .stream import TCPServer, UnixStreamServer
+
+__all__ = ["ReplayServer", "TCPReplay", "UDPReplay", "UnixDatagramReplay", "UnixReplay"]
 
 
 class ReplayServer(BaseServer):
@@ -35,10 +39,10 @@ class ReplayServer(BaseServer):
     _loaded: Cassette | None = None
     not_scriptable = "a ReplayServer answers from its cassette"
 
-    def __new__(cls, cassette: Any = None, **kwargs: Any) -> Any:
+    def __new__(cls, cassette: str | os.PathLike[str] | Cassette | None = None, **kwargs: Any) -> Any:
         if cls is ReplayServer:
             loaded = _load(cassette)
-            cls = _REPLAYS[loaded.kind]
+            cls = concrete("replay", loaded.kind)
             instance = super().__new__(cls)
             instance._loaded = loaded
             return instance
@@ -83,7 +87,7 @@ class ReplayServer(BaseServer):
         return problems
 
 
-def _load(cassette: Any) -> Cassette:
+def _load(cassette: object) -> Cassette:
     if isinstance(cassette, Cassette):
         return cassette
     if isinstance(cassette, (str, os.PathLike)):
@@ -91,33 +95,29 @@ def _load(cassette: Any) -> Cassette:
     raise ConfigurationError(f"ReplayServer({cassette!r}): pass a cassette path or a loaded Cassette")
 
 
+@registers("replay", "tcp")
 class TCPReplay(ReplayServer, TCPServer):
     """Replays a TCP cassette."""
 
     kind = "TCP replay"
 
 
+@registers("replay", "unix")
 class UnixReplay(ReplayServer, UnixStreamServer):
     """Replays a Unix stream cassette."""
 
     kind = "Unix stream replay"
 
 
+@registers("replay", "udp")
 class UDPReplay(ReplayServer, UDPServer):
     """Replays a UDP cassette."""
 
     kind = "UDP replay"
 
 
+@registers("replay", "unix_dgram")
 class UnixDatagramReplay(ReplayServer, UnixDatagramServer):
     """Replays a Unix datagram cassette."""
 
     kind = "Unix datagram replay"
-
-
-_REPLAYS: dict[str, type[ReplayServer]] = {
-    "tcp": TCPReplay,
-    "unix": UnixReplay,
-    "udp": UDPReplay,
-    "unix_dgram": UnixDatagramReplay,
-}

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from ..core.conversation import Dialogue
-from ..core.recording import EventSink
+from ..core.events import EventSink
 from ..core.rules import RuleBook
-from .compat import RecordingSocket
+from .socketserver_adapter import RecordingSocket
+
+__all__ = ["DRAIN_BYTES", "LINGER_RESET", "READ_SIZE", "StreamSession", "peer_has_closed", "shutdown_fd"]
 
 if TYPE_CHECKING:
     from .stream import StreamServer

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..core.recording import ConnectionRecord
 from . import fork
-from .addresses import listen_backlog
-from .base import BaseServer
+from .address import listen_backlog
+from .server import BaseServer
 from .session import LINGER_RESET, READ_SIZE, StreamSession, peer_has_closed, shutdown_fd
 
 __all__ = [
@@ -19,6 +19,8 @@ __all__ = [
     "READ_SIZE",
     "StreamServer",
     "StreamSession",
+    "TCPServer",
+    "UnixStreamServer",
     "peer_has_closed",
     "shutdown_fd",
 ]
@@ -208,3 +210,16 @@ class StreamServer(BaseServer):
                 self.recording.add_error(self._stuck_error(session.thread))
                 session.sock.close()
         self._children.abandon(self.stop_timeout)
+
+
+class TCPServer(StreamServer):
+    """A TCP server on loopback (``host="::1"`` for IPv6), port 0 by default."""
+
+    kind = "TCP"
+
+
+class UnixStreamServer(StreamServer):
+    """A Unix stream server; ``path`` defaults to a file in a private 0700 folder."""
+
+    kind = "Unix stream"
+    family_kind = "unix"

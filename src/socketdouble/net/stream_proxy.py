@@ -9,6 +9,8 @@ from .pump import Pump
 from .stream import READ_SIZE, StreamServer, StreamSession
 from .upstream import Stopped, Upstream
 
+__all__ = ["UNSERVED_LIMIT", "StreamProxying"]
+
 #: Most bytes read from a connection accepted as stop() came.
 UNSERVED_LIMIT = 16 * 1024 * 1024
 

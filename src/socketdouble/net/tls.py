@@ -12,14 +12,16 @@ from typing import Any
 import trustme
 
 from ..errors import ServerStateError
-from . import addresses
-from .servers import TCPServer
+from . import address
+from .stream import TCPServer
+
+__all__ = ["SERVER_NAMES", "TLSServer", "client_context", "server_context"]
 
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 _leaves: weakref.WeakKeyDictionary[trustme.CA, trustme.LeafCert] = weakref.WeakKeyDictionary()
 
 
-def server_certificate(ca: trustme.CA) -> trustme.LeafCert:
+def _server_certificate(ca: trustme.CA) -> trustme.LeafCert:
     """A certificate for localhost, 127.0.0.1 and ::1, issued once per CA."""
     leaf = _leaves.get(ca)
     if leaf is None:
@@ -34,7 +36,7 @@ def server_context(ca: trustme.CA, client_auth: bool = False) -> ssl.SSLContext:
     A client that closes without close_notify has closed normally.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_certificate(ca).configure_cert(context)
+    _server_certificate(ca).configure_cert(context)
     context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     if client_auth:
         context.verify_mode = ssl.CERT_REQUIRED
@@ -91,7 +93,7 @@ class TLSServer(TCPServer):
                     "or use server.ca.cert_pem"
                 )
             if self._ca_folder is None:
-                self._ca_folder = addresses.private_folder("sd-ca-")
+                self._ca_folder = address.private_folder("sd-ca-")
             path = os.path.join(self._ca_folder, "ca.pem")
             if not os.path.exists(path):
                 self.ca.cert_pem.write_to_path(path)

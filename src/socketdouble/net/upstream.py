@@ -20,9 +20,15 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
+__all__ = ["Stopped", "Upstream", "UpstreamAddress"]
+
 #: How long a Unix connect waits before retrying when the upstream's backlog is full
 #: (a Unix connect cannot be waited on with a selector: it fails with EAGAIN).
 _UNIX_RETRY = (0.001, 0.05)
+
+
+UpstreamAddress = tuple[str, int] | str | os.PathLike[str]
+"""Where a proxy's upstream listens: ``(host, port)`` (tcp, udp) or a socket path (unix kinds)."""
 
 
 class Stopped(Exception):
@@ -40,7 +46,7 @@ class Upstream:
     connect_timeout: float = 5.0
 
     @classmethod
-    def for_kind(cls, kind: str, upstream: Any, connect_timeout: float) -> Upstream:
+    def for_kind(cls, kind: str, upstream: object, connect_timeout: float) -> Upstream:
         """Check ``upstream`` for a proxy of ``kind``; raise ConfigurationError naming the fix."""
         if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, (int, float)):
             raise ConfigurationError(f"connect_timeout={connect_timeout!r}: give a number of seconds > 0")

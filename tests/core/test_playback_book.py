@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from socketdouble.core.actions import Close, Send, ShutdownWrite
-from socketdouble.core.cassette import Cassette, Data, RecordedConnection, Redactor
-from socketdouble.core.cassette import Close as CloseEvent
+from socketdouble.core.cassette import Cassette, CloseEvent, DataEvent, RecordedConnection, Redactor
+from socketdouble.core.playback import Chosen, NoMatch, ReplayBook, StreamReplay, Undecided
 from socketdouble.core.recording import Recording
-from socketdouble.core.replay import Chosen, NoMatch, ReplayBook, StreamReplay, Undecided
 
 
-def exchange(request: bytes, answer: bytes) -> list[Data | CloseEvent]:
-    return [Data(0, "client", request), Data(0.1, "server", answer)]
+def exchange(request: bytes, answer: bytes) -> list[DataEvent | CloseEvent]:
+    return [DataEvent(0, "client", request), DataEvent(0.1, "server", answer)]
 
 
-def book(*connections: list[Data | CloseEvent], redact: list[bytes] | None = None) -> ReplayBook:
+def book(*connections: list[DataEvent | CloseEvent], redact: list[bytes] | None = None) -> ReplayBook:
     cassette = Cassette("tcp", [RecordedConnection(float(i), list(c)) for i, c in enumerate(connections)])
     return ReplayBook(cassette, Redactor(redact or []), "first_request")
 
@@ -92,7 +91,7 @@ def test_patterns_apply_to_the_choice() -> None:
 
 
 def test_a_server_that_speaks_first_is_chosen_at_open() -> None:
-    greeting = [Data(0, "server", b"220 ready\r\n"), *exchange(b"QUIT\r\n", b"221 bye\r\n")]
+    greeting = [DataEvent(0, "server", b"220 ready\r\n"), *exchange(b"QUIT\r\n", b"221 bye\r\n")]
     b = book(greeting, GET_A)
     live, _ = player(b)
     assert live.open() == [Send(b"220 ready\r\n")]  # the client waits for it and never speaks first
@@ -100,7 +99,7 @@ def test_a_server_that_speaks_first_is_chosen_at_open() -> None:
 
 
 def test_a_client_first_connection_comes_first_so_the_client_must_speak() -> None:
-    b = book(GET_A, [Data(0, "server", b"220 ready\r\n")])
+    b = book(GET_A, [DataEvent(0, "server", b"220 ready\r\n")])
     live, _ = player(b)
     assert live.open() == []
     assert live.receive(b"GET /a\n") == [Send(b"A\n")]

@@ -4,17 +4,16 @@
 bytes arrive (each byte once: linear time) and deciding at the first byte that can
 never match; :class:`DatagramReplay` matches datagrams against the recorded ones in
 recorded order, whatever the peer. Which recorded connection a live one plays is the
-:class:`~.replay_book.ReplayBook`'s decision.
+:class:`~.playback_book.ReplayBook`'s decision.
 """
 
 from __future__ import annotations
 
 from .actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
-from .cassette import Close as CloseEvent
-from .cassette import Data, Event
+from .cassette import CassetteEvent, CloseEvent, DataEvent
+from .events import EventSink
 from .mismatch import describe, describe_extra, first_difference
-from .recording import EventSink
-from .replay_book import Chosen, Decision, FirstTurnChoice, Match, NoMatch, ReplayBook, Undecided
+from .playback_book import Chosen, Decision, FirstTurnChoice, Match, NoMatch, ReplayBook, Undecided
 from .turncheck import TurnCheck
 
 __all__ = [
@@ -47,7 +46,7 @@ class StreamReplay:
         self.timing = timing
         #: The recorded connection's number (from 1); 0 while none is chosen.
         self.number = 0
-        self.events: list[Event] = []
+        self.events: list[CassetteEvent] = []
         self.position = 0
         self.turn = 0
         #: The client's bytes of the current turn not yet matched to a whole turn.
@@ -92,7 +91,7 @@ class StreamReplay:
                 return actions
         while self.buffer and not self.over:
             event = self._current()
-            if not (isinstance(event, Data) and event.side == "client"):
+            if not (isinstance(event, DataEvent) and event.side == "client"):
                 return actions + self._beyond_recording(bytes(self.buffer))
             check = self._check
             if check is None or check.recorded is not event.payload:
@@ -121,7 +120,7 @@ class StreamReplay:
             return self._end_unchosen()
         if self.buffer:
             upcoming = self._current()
-            expected = upcoming.payload if isinstance(upcoming, Data) else b""
+            expected = upcoming.payload if isinstance(upcoming, DataEvent) else b""
             where = f"client closed mid-turn: connection {self.number}, client turn {self.turn + 1}"
             self.sink.on_unmatched(
                 bytes(self.buffer), describe(where, self.book.shown(self.buffer), expected)
@@ -132,7 +131,7 @@ class StreamReplay:
             self.position += 1
             return self._play_server()
         upcoming = self._current()
-        if isinstance(upcoming, Data) and upcoming.side == "client":
+        if isinstance(upcoming, DataEvent) and upcoming.side == "client":
             self.sink.on_note(
                 f"client closed before recorded turn {self.turn + 1} of connection {self.number} "
                 f"({len(upcoming.payload)} bytes)"
@@ -168,7 +167,7 @@ class StreamReplay:
         self._bind(decision)
         return self._play_server()
 
-    def _current(self) -> Event | None:
+    def _current(self) -> CassetteEvent | None:
         while self.position < len(self.events):
             event = self.events[self.position]
             if isinstance(event, CloseEvent) and event.side == "client":
@@ -187,7 +186,7 @@ class StreamReplay:
             if self.timing and event.t > self._clock:
                 actions.append(Sleep(event.t - self._clock))
             self._clock = max(self._clock, event.t)
-            if isinstance(event, Data):
+            if isinstance(event, DataEvent):
                 actions.append(Send(event.payload))
             elif event.how == "reset":
                 self.over = True

@@ -15,8 +15,10 @@ import threading
 from typing import Any
 
 from ..core.conversation import Dialogue
-from ..core.recording import EventSink
+from ..core.events import EventSink
 from ..errors import ConfigurationError
+
+__all__ = ["UNBOUND", "RecordingDatagramSocket", "RecordingSocket", "check_handler", "send_datagram"]
 
 #: How an unbound Unix datagram client's address comes back from recvfrom.
 UNBOUND = (None, "", b"")

@@ -1,4 +1,9 @@
-"""Where a server listens: checked host names, bound sockets, private socket files."""
+"""Where a server listens: an inet host and port or a Unix path, checked, bound, cleaned up.
+
+:class:`InetEndpoint` and :class:`UnixEndpoint` are the address half of a server; the
+functions below them check host names and socket paths, bind with errors that say
+what to do, and make and remove private socket folders.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,103 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..errors import ConfigurationError
+
+__all__ = [
+    "UNIX_PATH_LIMIT",
+    "Endpoint",
+    "InetEndpoint",
+    "UnixEndpoint",
+    "folders_under",
+    "listen_backlog",
+    "private_folder",
+    "private_socket_path",
+]
 
 UNIX_PATH_LIMIT = 108  # sun_path, NUL included
 
 
-def inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
+class InetEndpoint:
+    """A loopback (unless allowed otherwise) IPv4 or IPv6 host and port."""
+
+    def __init__(self, host: str, port: int, allow_remote: bool) -> None:
+        self.family = _inet_family(host, allow_remote)
+        self.host = host
+        self.port = port
+
+    def bind(self, sock: socket.socket) -> None:
+        _bind_inet(sock, self.host, self.port)
+        self.port = sock.getsockname()[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def path(self) -> None:
+        return None
+
+    def cleanup(self) -> None:
+        pass
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class UnixEndpoint:
+    """A socket file: the given path, or a fresh one in a private 0700 folder."""
+
+    family = socket.AF_UNIX
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self._given = None if path is None else _check_socket_path(path)
+        self._path: str | None = self._given
+        self._folder: str | None = None
+        self._identity: tuple[int, int] | None = None  # the socket file we created
+
+    def bind(self, sock: socket.socket) -> None:
+        if self._given is None:
+            self._path, self._folder = private_socket_path()
+        assert self._path is not None
+        try:
+            self._identity = _bind_unix(sock, self._path)
+        except BaseException:
+            _remove_socket_file(None, self._folder, None)
+            raise
+
+    @property
+    def address(self) -> Any:
+        return self._path
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def host(self) -> None:
+        return None
+
+    @property
+    def port(self) -> None:
+        return None
+
+    def cleanup(self) -> None:
+        _remove_socket_file(self._path, self._folder, self._identity)
+        self._identity = None
+
+    def __str__(self) -> str:
+        if not self._path:
+            return "(unbound unix socket)"
+        return "@" + self._path[1:] if _is_abstract(self._path) else self._path
+
+
+Endpoint = InetEndpoint | UnixEndpoint
+
+
+def _inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
     """The family of ``host``, which must be an IP literal, and loopback unless allowed."""
     if not isinstance(host, str) or not host:
         raise ConfigurationError(
@@ -39,7 +134,7 @@ def inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
     return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
-def bind_inet(sock: socket.socket, host: str, port: int) -> None:
+def _bind_inet(sock: socket.socket, host: str, port: int) -> None:
     """Bind, turning 'address in use' into an error that says what to do."""
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigurationError(f"port={port!r}: a port is an int in 0..65535; 0 picks a free one")
@@ -98,17 +193,17 @@ def _socket_in(folder: str) -> str:
     return os.path.join(folder, "s")
 
 
-def is_abstract(path: str) -> bool:
+def _is_abstract(path: str) -> bool:
     """A Linux abstract socket name ("\\0name"): no file, nothing to remove."""
     return path.startswith("\0")
 
 
-def check_socket_path(path: str | os.PathLike[str]) -> str:
+def _check_socket_path(path: str | os.PathLike[str]) -> str:
     """Validate ``path=`` for a Unix server: a file path, or "\\0name" (Linux abstract)."""
     text = os.fspath(path)
     if not isinstance(text, str) or not text:
         raise ConfigurationError(f"path={path!r}: give a file path as str or os.PathLike")
-    if is_abstract(text) and not sys.platform.startswith("linux"):
+    if _is_abstract(text) and not sys.platform.startswith("linux"):
         raise ConfigurationError(
             f"path={text!r} is a Linux abstract socket name, which {sys.platform} lacks; pass a file path"
         )
@@ -123,12 +218,12 @@ def check_socket_path(path: str | os.PathLike[str]) -> str:
     return text
 
 
-def bind_unix(sock: socket.socket, path: str) -> tuple[int, int] | None:
+def _bind_unix(sock: socket.socket, path: str) -> tuple[int, int] | None:
     """Bind; return the socket file's (st_dev, st_ino), or None for an abstract name."""
     try:
         sock.bind(path)
     except OSError as error:
-        if error.errno == errno.EADDRINUSE and is_abstract(path):
+        if error.errno == errno.EADDRINUSE and _is_abstract(path):
             raise ConfigurationError(
                 f"abstract socket name {path!r} is in use; pick another, or pass no path for a private one"
             ) from None
@@ -139,13 +234,13 @@ def bind_unix(sock: socket.socket, path: str) -> tuple[int, int] | None:
         if error.errno in (errno.ENOENT, errno.EACCES, errno.ENOTDIR):
             raise ConfigurationError(f"cannot create a socket at {path!r}: {error.strerror}") from None
         raise
-    if is_abstract(path):
+    if _is_abstract(path):
         return None
     info = os.stat(path)
     return (info.st_dev, info.st_ino)
 
 
-def remove_socket_file(path: str | None, folder: str | None, identity: tuple[int, int] | None) -> None:
+def _remove_socket_file(path: str | None, folder: str | None, identity: tuple[int, int] | None) -> None:
     """Remove the socket file a server created, and its private folder.
 
     ``identity`` is the file's (st_dev, st_ino) just after bind: whatever is at

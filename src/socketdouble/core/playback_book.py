@@ -23,9 +23,11 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from .cassette import Cassette, Data, Event, RecordedConnection, Redactor
+from .cassette import Cassette, CassetteEvent, DataEvent, RecordedConnection, Redactor
 from .mismatch import describe
 from .turncheck import TurnCheck
+
+__all__ = ["Chosen", "Decision", "FirstTurnChoice", "Match", "NoMatch", "ReplayBook", "Start", "Undecided"]
 
 Match = Literal["order", "first_request"]
 Start = Literal["server", "client", "silent"]
@@ -163,7 +165,7 @@ class ReplayBook:
 
     def _first_turn(self, index: int) -> bytes:
         event = self.cassette.connections[index].events[0]
-        assert isinstance(event, Data)
+        assert isinstance(event, DataEvent)
         return event.payload
 
     def _take(self, index: int) -> Chosen:
@@ -220,17 +222,17 @@ class FirstTurnChoice:
         return self.book._decide(self)
 
 
-def _start(events: list[Event]) -> Start:
+def _start(events: list[CassetteEvent]) -> Start:
     """Who speaks first on a recorded connection: the server, the client, or nobody."""
-    if not events or (events[0].side == "client" and not isinstance(events[0], Data)):
+    if not events or (events[0].side == "client" and not isinstance(events[0], DataEvent)):
         return "silent"
     return "server" if events[0].side == "server" else "client"
 
 
 def _normalized(cassette: Cassette, redactor: Redactor) -> Cassette:
-    def client_side(event: Event) -> Event:
-        if isinstance(event, Data) and event.side == "client":
-            return Data(event.t, event.side, redactor(event.payload))
+    def client_side(event: CassetteEvent) -> CassetteEvent:
+        if isinstance(event, DataEvent) and event.side == "client":
+            return DataEvent(event.t, event.side, redactor(event.payload))
         return event
 
     connections = [
@@ -244,7 +246,7 @@ def _exchanges(cassette: Cassette) -> list[tuple[int, bytes, list[bytes]]]:
     for number, connection in enumerate(cassette.connections, 1):
         current: tuple[float, int, bytes, list[bytes]] | None = None
         for event in connection.events:
-            if not isinstance(event, Data):
+            if not isinstance(event, DataEvent):
                 continue
             if event.side == "client":
                 current = (connection.opened + event.t, number, event.payload, [])

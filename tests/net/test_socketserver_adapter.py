@@ -42,7 +42,9 @@ class EchoDatagram(socketserver.DatagramRequestHandler):
 
 @pytest.mark.parametrize("concurrency", ["thread", "serial"])
 @pytest.mark.parametrize("kind", [sd.TCPServer, sd.UnixStreamServer])
-def test_a_stream_request_handler_runs_unchanged(kind: type[sd.BaseServer], concurrency: str) -> None:
+def test_a_stream_request_handler_runs_unchanged(
+    kind: type[sd.BaseServer], concurrency: sd.Concurrency
+) -> None:
     with kind(handler=UpperHandler, concurrency=concurrency) as server, connect(server) as client:
         client.sendall(b"hello\nwor")
         client.sendall(b"ld\nQUIT\n")
@@ -110,7 +112,9 @@ def test_peeking_does_not_record_twice() -> None:
 
 @pytest.mark.parametrize("kind", [sd.UDPServer, sd.UnixDatagramServer])
 @pytest.mark.parametrize("concurrency", ["thread", "serial"])
-def test_a_datagram_request_handler_runs_unchanged(kind: type[sd.BaseServer], concurrency: str) -> None:
+def test_a_datagram_request_handler_runs_unchanged(
+    kind: type[sd.BaseServer], concurrency: sd.Concurrency
+) -> None:
     with kind(handler=EchoDatagram, concurrency=concurrency) as server, datagram_client(server) as client:
         client.sendto(b"ping", server.address)
         assert client.recv(100) == b"got ping"

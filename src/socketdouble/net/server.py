@@ -7,21 +7,26 @@ import socket
 import socketserver
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..core.conversation import Conversation, DatagramDialogue, Dialogue
+from ..core.events import EventSink, describe_error
 from ..core.framing import Framing, check_framing, lines
 from ..core.matchers import MatcherLike
-from ..core.recording import ConnectionRecord, EventSink, Recording, describe_error
+from ..core.recording import ConnectionRecord, Recording
 from ..core.rules import Greeting, Rule, RuleBook
 from ..core.script import Script
 from ..errors import CheckFailed, ConfigurationError
-from .compat import check_handler
-from .endpoints import Endpoint, InetEndpoint, UnixEndpoint
+from .address import Endpoint, InetEndpoint, UnixEndpoint
 from .keywords import ChecksKeywords
 from .lifecycle import Lifecycle
+from .socketserver_adapter import check_handler
 
-CONCURRENCY = ("thread", "serial", "fork")
+__all__ = ["SHOWN_IN_PROBLEM", "BaseServer", "Concurrency", "VerifyRequest"]
+
+Concurrency = Literal["thread", "serial", "fork"]
+"""How a server runs its connections: a worker thread each, one at a time, or a child process each."""
+_CONCURRENCY: tuple[Concurrency, ...] = get_args(Concurrency)
 VerifyRequest = Callable[[Any, Any], bool]
 #: How much of an unmatched message a check() problem line shows (the transcript has more).
 SHOWN_IN_PROBLEM = 120
@@ -45,7 +50,7 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
         port: int = 0,
         path: str | os.PathLike[str] | None = None,
         framing: Framing | None = None,
-        concurrency: str = "thread",
+        concurrency: Concurrency = "thread",
         ssl_context: ssl.SSLContext | None = None,
         verify_request: VerifyRequest | None = None,
         allow_remote: bool = False,
@@ -63,7 +68,7 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
                 "use 'thread' or 'serial'"
             )
         self.handler = check_handler(handler, self.datagram)
-        if concurrency not in CONCURRENCY:
+        if concurrency not in _CONCURRENCY:
             raise ConfigurationError(
                 f"concurrency={concurrency!r}: choose 'thread' (a worker per connection), "
                 "'serial' (one at a time) or 'fork' (a child process per connection)"

@@ -5,24 +5,23 @@ from collections.abc import Sequence
 import pytest
 
 from socketdouble.core.actions import Close, Reset, Send, ShutdownWrite, Sleep
-from socketdouble.core.cassette import Cassette, Data, RecordedConnection, Redactor
-from socketdouble.core.cassette import Close as CloseEvent
+from socketdouble.core.cassette import Cassette, CloseEvent, DataEvent, RecordedConnection, Redactor
+from socketdouble.core.playback import DatagramReplay, ReplayBook, StreamReplay, first_difference
 from socketdouble.core.recording import Recording
-from socketdouble.core.replay import DatagramReplay, ReplayBook, StreamReplay, first_difference
 
 
 def book(*connections: Sequence[object], redact: list[bytes] | None = None, **kw: object) -> ReplayBook:
-    logs = [[e for e in c if isinstance(e, (Data, CloseEvent))] for c in connections]
+    logs = [[e for e in c if isinstance(e, (DataEvent, CloseEvent))] for c in connections]
     cassette = Cassette("tcp", [RecordedConnection(float(i), log) for i, log in enumerate(logs)])
     return ReplayBook(cassette, Redactor(redact or []), **kw)  # type: ignore[arg-type]
 
 
 SESSION = [
-    Data(0.0, "server", b"hello\n"),
-    Data(0.1, "client", b"PING\n"),
-    Data(0.3, "server", b"PONG\n"),
-    Data(0.4, "client", b"QUIT\n"),
-    Data(0.5, "server", b"bye\n"),
+    DataEvent(0.0, "server", b"hello\n"),
+    DataEvent(0.1, "client", b"PING\n"),
+    DataEvent(0.3, "server", b"PONG\n"),
+    DataEvent(0.4, "client", b"QUIT\n"),
+    DataEvent(0.5, "server", b"bye\n"),
     CloseEvent(0.6, "server", "fin"),
 ]
 
@@ -59,7 +58,10 @@ def test_a_difference_is_caught_at_its_first_byte() -> None:
 
 def test_redacted_turns_compare_after_redaction() -> None:
     player, recording = replay(
-        book([Data(0, "client", b"AUTH ******\n"), Data(0, "server", b"+OK\n")], redact=[rb"(?<=AUTH )\w+"])
+        book(
+            [DataEvent(0, "client", b"AUTH ******\n"), DataEvent(0, "server", b"+OK\n")],
+            redact=[rb"(?<=AUTH )\w+"],
+        )
     )
     player.open()
     assert player.receive(b"AUTH sec") == []  # the secret is not complete yet: wait
@@ -68,10 +70,10 @@ def test_redacted_turns_compare_after_redaction() -> None:
 
 
 def test_data_beyond_the_recording_is_unmatched() -> None:
-    player, _ = replay(book([Data(0, "client", b"A"), CloseEvent(0.1, "server", "reset")]))
+    player, _ = replay(book([DataEvent(0, "client", b"A"), CloseEvent(0.1, "server", "reset")]))
     player.open()
     assert player.receive(b"A") == [Reset()]
-    player2, recording2 = replay(book([Data(0, "client", b"A")]))
+    player2, recording2 = replay(book([DataEvent(0, "client", b"A")]))
     player2.open()
     assert player2.receive(b"AB") == [Close()]
     assert (
@@ -91,8 +93,8 @@ def test_a_connection_beyond_the_recorded_ones_is_closed_at_once() -> None:
 
 def test_first_request_matching_picks_the_recorded_connection() -> None:
     b = book(
-        [Data(0, "client", b"GET a\n"), Data(0, "server", b"A\n")],
-        [Data(0, "client", b"GET b\n"), Data(0, "server", b"B\n")],
+        [DataEvent(0, "client", b"GET a\n"), DataEvent(0, "server", b"A\n")],
+        [DataEvent(0, "client", b"GET b\n"), DataEvent(0, "server", b"B\n")],
         match="first_request",
     )
     player, _ = replay(b)
@@ -119,8 +121,8 @@ def test_datagrams_match_in_recorded_order_whatever_the_peer() -> None:
     cassette = Cassette(
         "udp",
         [
-            RecordedConnection(0.0, [Data(0.0, "client", b"q1"), Data(0.1, "server", b"a1")]),
-            RecordedConnection(0.05, [Data(0.0, "client", b"q2"), Data(0.1, "server", b"a2")]),
+            RecordedConnection(0.0, [DataEvent(0.0, "client", b"q1"), DataEvent(0.1, "server", b"a1")]),
+            RecordedConnection(0.05, [DataEvent(0.0, "client", b"q2"), DataEvent(0.1, "server", b"a2")]),
         ],
     )
     shared = ReplayBook(cassette, Redactor())
@@ -169,7 +171,7 @@ class CountingBytes(bytes):
 def test_a_long_turn_is_compared_in_linear_time() -> None:
     size = 4 * 1024 * 1024
     recorded = CountingBytes(bytes(range(256)) * (size // 256))
-    player, recording = replay(book([Data(0, "client", recorded), Data(0, "server", b"done")]))
+    player, recording = replay(book([DataEvent(0, "client", recorded), DataEvent(0, "server", b"done")]))
     player.open()
     CountingBytes.touched = 0
     answers = [player.receive(recorded[start : start + 65536]) for start in range(0, size, 65536)]
@@ -182,7 +184,10 @@ def test_a_long_turn_is_compared_in_linear_time() -> None:
 @pytest.mark.parametrize("ignore", [[], [rb"id=\d+"]])
 def test_a_short_wrong_turn_is_closed_at_once_with_or_without_patterns(ignore: list[bytes]) -> None:
     player, recording = replay(
-        book([Data(0, "client", b"HELLO id=1700000000\n"), Data(0, "server", b"welcome\n")], redact=ignore)
+        book(
+            [DataEvent(0, "client", b"HELLO id=1700000000\n"), DataEvent(0, "server", b"welcome\n")],
+            redact=ignore,
+        )
     )
     player.open()
     assert player.receive(b"HELP") == [Close()]  # 4 of 20 bytes: the client would wait for an answer
@@ -194,7 +199,7 @@ def test_a_short_wrong_turn_is_closed_at_once_with_or_without_patterns(ignore: l
 def test_a_difference_after_redacted_bytes_is_still_caught_at_once() -> None:
     player, recording = replay(
         book(
-            [Data(0, "client", b"AUTH ******\nQUIT\n"), Data(0, "server", b"+OK\n")],
+            [DataEvent(0, "client", b"AUTH ******\nQUIT\n"), DataEvent(0, "server", b"+OK\n")],
             redact=[rb"(?<=AUTH )\w+"],
         )
     )
@@ -207,7 +212,10 @@ def test_a_difference_after_redacted_bytes_is_still_caught_at_once() -> None:
 
 def test_a_wrong_value_where_the_recording_is_redacted_is_judged_with_the_whole_turn() -> None:
     player, recording = replay(
-        book([Data(0, "client", b"AUTH ******\n"), Data(0, "server", b"+OK\n")], redact=[rb"(?<=AUTH )\w+"])
+        book(
+            [DataEvent(0, "client", b"AUTH ******\n"), DataEvent(0, "server", b"+OK\n")],
+            redact=[rb"(?<=AUTH )\w+"],
+        )
     )
     player.open()
     assert player.receive(b"AUTH ab-") == []  # may still be a secret: wait for the turn
@@ -229,7 +237,7 @@ def test_a_client_leaving_mid_turn_is_reported() -> None:
 
 def test_a_datagram_with_extra_trailing_bytes_is_unmatched() -> None:
     cassette = Cassette(
-        "udp", [RecordedConnection(0.0, [Data(0.0, "client", b"abc"), Data(0.1, "server", b"A")])]
+        "udp", [RecordedConnection(0.0, [DataEvent(0.0, "client", b"abc"), DataEvent(0.1, "server", b"A")])]
     )
     shared = ReplayBook(cassette, Redactor())
     recording = Recording("d")
