@@ -104,9 +104,8 @@ def test_record_then_replay_postgres(postgres: Cluster, tmp_path: Path) -> None:
     postgres.stop()  # no upstream from here on
     assert refused(postgres.port)
     [connection] = load(tmp_path / "fruit.json").connections
-    # Fails today when RecordingProxy.stop() comes before the proxy read the client's
-    # Terminate or FIN (already in the kernel's buffers): _Pump.run leaves its loop as soon
-    # as `stopping` is set, and _Pump.forward records no close while stopping (src/net/proxy.py).
+    # The client's Terminate and FIN reach the cassette even when stop() comes right after
+    # them (they are in the kernel's buffers, and the proxy drains those at stop).
     assert missing_close(connection.events) is None, missing_close(connection.events)
 
     assert run_session("none", tmp_path, "fruit", postgres.port) == live
@@ -118,7 +117,6 @@ def test_the_close_handshake_is_recorded_every_time(postgres: Cluster, tmp_path:
     postgres.stop()
     # A recording that lost the Terminate or the FIN is reported, not replayed: its replay
     # would wait for a close that the cassette does not have.
-    # Same cause as above (RecordingProxy.stop() drops what the client sent just before it).
     lost = {}
     for cycle in range(CYCLES):
         [connection] = load(tmp_path / f"cycle-{cycle}.json").connections
