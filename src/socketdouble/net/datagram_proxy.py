@@ -22,7 +22,7 @@ from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord
 from ..errors import HandlerError
 from .datagram import MAX_DATAGRAM, DatagramServer
-from .socketserver_adapter import UNBOUND
+from .socketserver_adapter import send_datagram
 from .upstream import Upstream
 
 __all__ = ["DatagramProxying"]
@@ -120,19 +120,7 @@ class DatagramProxying(DatagramServer):
             if not data and self._stopping.is_set():
                 return  # stop() shut the link down
             link.log.data("server", data, time.monotonic())
-            self._answer(sock, data, peer, record)
-
-    def _answer(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
-        shown = self.redactor(data)
-        if peer in UNBOUND:
-            record.on_note(f"reply to an unbound peer dropped: {shown!r}")
-            return
-        if data:
-            record.on_sent(shown)
-        try:
-            sock.sendto(data, peer)
-        except OSError as error:  # the client went away: its side, not the upstream's
-            record.on_note(f"could not send to {peer!r}: {error}")
+            send_datagram(sock, data, peer, record, self.redactor(data))
 
     def _interrupt(self) -> None:
         with self._links_lock:  # _stopping is set: no link is added after this copy

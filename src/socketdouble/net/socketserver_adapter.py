@@ -203,15 +203,21 @@ class RecordingDatagramSocket:
         return f"<RecordingDatagramSocket {self._sock!r}>"
 
 
-def send_datagram(sock: socket.socket, data: bytes, peer: Any, sink: EventSink) -> None:
-    """Send a datagram to ``peer``, recording it; an unbound peer cannot be answered."""
+def send_datagram(
+    sock: socket.socket, data: bytes, peer: Any, sink: EventSink, shown: bytes | None = None
+) -> None:
+    """Send a datagram to ``peer``, recording it; an unbound peer cannot be answered.
+
+    ``shown`` is what the recording gets instead of ``data`` (a proxy's redacted copy).
+    """
+    shown = data if shown is None else shown
     if peer in UNBOUND:
-        sink.on_note(f"reply to an unbound peer dropped: {data!r}")
+        sink.on_note(f"reply to an unbound peer dropped: {shown!r}")
         return
     # Recorded first, so a client that has the reply finds it in the recording (a
     # datagram goes out whole or not at all; a failure is noted right after it).
     if data:
-        sink.on_sent(data)
+        sink.on_sent(shown)
     try:
         sock.sendto(data, peer)
     except OSError as error:
