@@ -26,6 +26,7 @@ from ..core.conversation import Dialogue
 from ..core.recording import EventSink
 from ..core.rules import RuleBook
 from .compat import RecordingSocket
+from .push import READY_TIMEOUT, PushQueue
 
 if TYPE_CHECKING:
     from .stream import StreamServer
@@ -102,6 +103,13 @@ class StreamSession:
         #: Descriptors stop() has shut down (under the server's sessions lock).
         self.shut_down: set[int] = set()
         self._drain_left = DRAIN_BYTES
+        #: Held for each whole write, replies and server.send() pushes alike: they never mix.
+        self.send_lock = threading.Lock()
+        #: Set once pushes may go out (the conversation has opened), or the session ended.
+        self.ready = threading.Event()
+        self.finished = False
+        #: TLS: pushes written by this session's own thread (see :mod:`socketdouble.net.push`).
+        self.pushes: PushQueue | None = None
 
     # -- running ---------------------------------------------------------------
 
@@ -183,11 +191,12 @@ class StreamSession:
         if conversation is None:
             conversation = self.server.conversation(self.sink, self.rules)
         reason = self._perform(conversation.open())
+        self._open_for_pushes()
         if not reason and first:
             reason = self._perform(conversation.receive(first))
         if reason:
             return reason
-        recv = self.sock.recv
+        recv = self.sock.recv if self.pushes is None else self.pushes.recv
         stopping = self.stopping
         while True:
             try:
@@ -228,6 +237,31 @@ class StreamSession:
         return None
 
     def send(self, data: bytes) -> None:
+        """Send ``data`` whole: a push from another thread waits (see :meth:`_send`)."""
+        with self.send_lock:
+            self._send(data)
+
+    def push(self, data: bytes) -> bool:
+        """Send ``data`` unasked (``server.send``); False when the session ended first."""
+        if not self.ready.wait(READY_TIMEOUT):
+            raise TimeoutError(
+                f"connection from {self.peer!r} was not ready for a push within {READY_TIMEOUT}s "
+                "(its TLS handshake or greeting had not finished)"
+            )
+        if self.pushes is not None:
+            return self.pushes.submit(data)
+        with self.send_lock:
+            if self.finished:
+                return False
+            self._send(data)
+            return True
+
+    def _open_for_pushes(self) -> None:
+        if isinstance(self.sock, ssl.SSLSocket):
+            self.pushes = PushQueue(self.sock, self.send)
+        self.ready.set()
+
+    def _send(self, data: bytes) -> None:
         """Send ``data`` and record what actually went out; a failure is a note.
 
         The session goes on after a failed send: the peer may be gone, but what it sent
@@ -333,7 +367,12 @@ class StreamSession:
             # FIN now, even if another descriptor (a fork parent's) still holds it.
             with contextlib.suppress(OSError):  # already shut down, or reset by the peer
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        self.sock.close()
+        with self.send_lock:  # a push never writes to a closed (and maybe reused) descriptor
+            self.finished = True
+            self.sock.close()
+        if self.pushes is not None:
+            self.pushes.close()
+        self.ready.set()
         self.sink.on_closed(reason)
 
 

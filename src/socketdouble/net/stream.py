@@ -12,6 +12,7 @@ from ..core.recording import ConnectionRecord
 from . import fork
 from .addresses import listen_backlog
 from .base import BaseServer
+from .push import READY_TIMEOUT
 from .session import LINGER_RESET, READ_SIZE, StreamSession, peer_has_closed, shutdown_fd
 
 __all__ = [
@@ -38,7 +39,8 @@ class StreamServer(BaseServer):
         self._sessions: dict[int, StreamSession] = {}
         self._children = fork.Children(self._spawn)
         #: Guards the live sessions and what stop() did to their descriptors.
-        self.sessions_lock = threading.Lock()
+        self.sessions_lock = threading.Condition(threading.Lock())
+        self._dispatched = 0  # number of the last connection handed to a session (pushes wait for it)
         self._interrupted = False  # stop() has shut every live session down
         self._backoff = 0.0  # seconds to wait after running out of descriptors
 
@@ -109,6 +111,8 @@ class StreamServer(BaseServer):
             unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
             if not unserved and self.concurrency != "fork":
                 self._sessions[id(session)] = session
+            self._dispatched = record.number
+            self.sessions_lock.notify_all()
         if unserved:
             session.run_unserved()
         elif self.concurrency == "fork":
@@ -122,6 +126,16 @@ class StreamServer(BaseServer):
             except BaseException:
                 self._release(session)
                 raise
+
+    def _push(self, record: ConnectionRecord, data: bytes) -> bool:
+        """Push on ``record``'s session, once it has one; False if it has none any more."""
+        with self.sessions_lock:
+            self.sessions_lock.wait_for(
+                lambda: self._dispatched >= record.number or record.closed or self._stopping.is_set(),
+                READY_TIMEOUT,
+            )
+            session = next((s for s in self._sessions.values() if s.sink is record), None)
+        return session is not None and session.push(data)
 
     def track_fd(self, session: StreamSession, fd: int) -> None:
         """Have stop() shut ``fd`` down too, to unblock ``session`` (at once if stop() came)."""
