@@ -5,6 +5,8 @@ Everything public is re-exported here; see the README for a first test.
 
 from .core.cassette import Cassette, CassetteError
 from .core.framing import Framing, length_prefixed, lines, raw
+from .core.http_framing import http
+from .core.http_response import http_response
 from .core.matchers import ANY, Matcher, prefix, regex
 from .core.recording import ConnectionRecord, Recording
 from .core.rules import Rule
@@ -53,6 +55,8 @@ __all__ = [
     "UnixDatagramServer",
     "UnixStreamServer",
     "WaitTimeout",
+    "http",
+    "http_response",
     "length_prefixed",
     "lines",
     "prefix",
