@@ -208,3 +208,39 @@ def test_a_push_to_a_stopped_server_is_refused() -> None:
         server.wait_for_connections(1)
     with pytest.raises(sd.ServerStateError, match="running server"):
         server.send(b"x", connection=1)
+
+
+def test_a_push_after_the_test_saw_a_message_follows_its_reply() -> None:
+    gate = threading.Event()
+
+    def slow_ack(message: bytes) -> bytes:
+        gate.wait(5)  # the reply is being made while the test pushes
+        return b"SUBACK\n"
+
+    with sd.TCPServer() as server:
+        server.on(b"SUB\n").reply(slow_ack)
+        with connect(server) as client:
+            client.sendall(b"SUB\n")
+            server.wait_for_requests(1)
+            pusher = threading.Thread(target=server.send, args=(b"PUBLISH\n",))
+            pusher.start()
+            pusher.join(0.1)
+            assert pusher.is_alive()  # it waits for the reply, however long that takes
+            gate.set()
+            pusher.join(5)
+            assert recv_exactly(client, 15) == b"SUBACK\nPUBLISH\n"
+
+
+def test_a_datagram_push_after_the_test_saw_a_message_follows_its_reply() -> None:
+    gate = threading.Event()
+    with sd.UDPServer() as server, datagram_client(server) as client:
+        server.on(b"SUB").reply(lambda message: b"SUBACK" if gate.wait(5) else None)
+        client.sendto(b"SUB", server.address)
+        server.wait_for_requests(1)
+        pusher = threading.Thread(target=server.send, args=(b"PUBLISH",))
+        pusher.start()
+        pusher.join(0.1)
+        assert pusher.is_alive()
+        gate.set()
+        pusher.join(5)
+        assert (client.recv(100), client.recv(100)) == (b"SUBACK", b"PUBLISH")

@@ -30,7 +30,7 @@ class DatagramServer(BaseServer):
         super().__init__(*args, **kwargs)
         self._peers: dict[Any, tuple[ConnectionRecord, DatagramDialogue | None]] = {}
         self._children = fork.Children(self._spawn)
-        self._send_lock = threading.Lock()  # replies and pushes are recorded in the order they go out
+        self._send_lock = threading.RLock()  # replies and pushes are recorded in the order they go out
 
     def _serve(self) -> None:
         assert self.socket is not None
@@ -109,7 +109,9 @@ class DatagramServer(BaseServer):
             self._peers[peer] = (record, conversation)
             if not self._perform(sock, peer, record, conversation.open()):
                 return
-        if not self._perform(sock, peer, record, conversation.datagram(data)):
+        with self._send_lock:  # a push waits for the replies to what was recorded
+            ended = not self._perform(sock, peer, record, conversation.datagram(data))
+        if ended:
             self._peers[peer] = (record, None)
 
     def _perform(self, sock: socket.socket, peer: Any, sink: EventSink, actions: list[Action]) -> bool:

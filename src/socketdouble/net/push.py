@@ -4,7 +4,10 @@
 server kind delivers through its ``_push(record, data)``. A push never cuts into a
 reply: a stream session writes under its send lock (replies take it too), so the
 client reads a reply then the push, or the push then the reply, never a mix; the bytes
-are recorded as sent under that lock, in wire order. Datagrams go out whole.
+are recorded as sent under that lock, in wire order. Datagrams go out whole. The
+session also holds that lock from recording a message to sending its replies, so a
+push made after ``wait_for_requests(n)`` returned follows the replies to those n
+messages (a SUBACK before the PUBLISH). A script ``sleep`` in a reply delays pushes.
 
 TLS: an SSL object must not be used by two threads at once, not even one reading and
 one writing (OpenSSL's rule), and the session thread is always inside a read. So a

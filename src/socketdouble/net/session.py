@@ -103,8 +103,10 @@ class StreamSession:
         #: Descriptors stop() has shut down (under the server's sessions lock).
         self.shut_down: set[int] = set()
         self._drain_left = DRAIN_BYTES
-        #: Held for each whole write, replies and server.send() pushes alike: they never mix.
-        self.send_lock = threading.Lock()
+        #: Held for each whole write, replies and server.send() pushes alike: they never mix;
+        #: and from recording a message to sending its replies, so a push made once the test
+        #: saw the message goes out after them.
+        self.send_lock = threading.RLock()
         #: Set once pushes may go out (the conversation has opened), or the session ended.
         self.ready = threading.Event()
         self.finished = False
@@ -211,11 +213,11 @@ class StreamSession:
                 if not self.eof_from_peer(self.fd):
                     return "server stopped"
                 return self._perform(conversation.end()) or "client closed"
-            actions = conversation.receive(data)
-            if actions:
-                reason = self._perform(actions)
-                if reason:
-                    return reason
+            with self.send_lock:
+                actions = conversation.receive(data)
+                reason = self._perform(actions) if actions else None
+            if reason:
+                return reason
             if stopping.is_set() and self.drain_spent(len(data)):
                 return "server stopped"
 
