@@ -201,6 +201,7 @@ class StreamServer(BaseServer):
     def _interrupt(self) -> None:
         with self.sessions_lock:
             self._interrupted = True
+            self.sessions_lock.notify_all()  # a push waiting for its session gives up now
             for session in self._sessions.values():
                 for fd in (session.fd, *session.extra_fds):
                     self._shut(session, fd)
