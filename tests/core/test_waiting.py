@@ -125,3 +125,10 @@ def test_a_waiter_of_a_closed_loop_is_dropped_without_breaking_the_worker() -> N
     loop.close()
     waiters.wake()  # the second is ready, but its loop is closed: dropped, no RuntimeError
     assert len(waiters) == 1
+
+
+def test_without_an_asyncio_loop_the_error_names_the_way_out() -> None:
+    waiting = Recording().wait_for_requests_async(1)
+    with pytest.raises(sd.ConfigurationError, match=r"trio\.to_thread\.run_sync"):
+        waiting.send(None)  # driven as trio would: no asyncio loop is running
+    waiting.close()

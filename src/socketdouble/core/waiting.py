@@ -17,6 +17,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from ..errors import ConfigurationError
+
 T = TypeVar("T")
 
 #: Tells "not yet" from a ready value that happens to be falsy (an empty list).
@@ -43,7 +45,14 @@ class AsyncWaiters:
 
     def add(self, ready: Callable[[], T]) -> asyncio.Future[T]:
         """A future on the running loop, resolved with ``ready()`` once it is not NOT_READY."""
-        waiter = _Waiter(ready, asyncio.get_running_loop())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise ConfigurationError(
+                "the *_async waits need a running asyncio event loop (trio has none); under trio, "
+                "await trio.to_thread.run_sync(server.wait_for_requests, n) instead"
+            ) from None
+        waiter = _Waiter(ready, loop)
         self._waiting.append(waiter)
         return waiter.future
 
