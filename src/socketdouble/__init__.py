@@ -5,6 +5,8 @@ Everything public is re-exported here; see the README for a first test.
 
 from .core.cassette import Cassette
 from .core.framing import Decoder, Framing, LengthPrefixed, Lines, Raw, length_prefixed, lines, raw
+from .core.http_framing import http
+from .core.http_response import http_response
 from .core.matchers import ANY, Matcher, MatcherLike, prefix, regex
 from .core.recording import ConnectionRecord, Recording
 from .core.rules import Greeting, Response, Rule
@@ -67,6 +69,8 @@ __all__ = [
     "UnixStreamServer",
     "UpstreamAddress",
     "WaitTimeout",
+    "http",
+    "http_response",
     "length_prefixed",
     "lines",
     "prefix",

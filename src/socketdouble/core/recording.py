@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..errors import WaitTimeout
 from .events import Event, EventKind, describe_error
 from .transcript import ConnectionView, RecordingView, render
+from .waiting import NOT_READY, AsyncWaiters, await_ready
+
+T = TypeVar("T")
 
 __all__ = ["ConnectionRecord", "Recording"]
 
@@ -94,6 +98,8 @@ class ConnectionRecord:
             self.closed_at = recording.now()
             self.close_reason = reason
             self.events.append(Event(self.closed_at, EventKind.CLOSE, text=reason))
+            if recording._waiters:
+                recording._wake()
 
     def __repr__(self) -> str:
         state = self.close_reason or "open"
@@ -114,7 +120,8 @@ class Recording:
         #: Errors raised in handlers or on connections (live list: a test that
         #: provoked an error on purpose may assert on it and clear it).
         self.errors: list[BaseException] = []
-        self._waiters = 0
+        self._waiters = 0  # threads and coroutines waiting: only then do workers wake anyone
+        self._async_waiters = AsyncWaiters()
         self.error_contexts: dict[int, ConnectionRecord | None] = {}
 
     def restart_clock(self) -> None:
@@ -128,6 +135,8 @@ class Recording:
         with self.lock:
             record = ConnectionRecord(self, len(self._connections) + 1, peer)
             self._connections.append(record)
+            if self._waiters:
+                self._wake()
             return record
 
     # -- what tests read -------------------------------------------------------
@@ -168,18 +177,66 @@ class Recording:
         Raises :class:`~socketdouble.errors.WaitTimeout` (a ``TimeoutError``) with the
         transcript when they do not arrive within ``timeout`` seconds.
         """
+        return self._wait(lambda: self._requests, n, timeout, "request(s)")
+
+    def wait_for_connections(self, n: int, timeout: float = 5.0) -> list[ConnectionRecord]:
+        """Block until ``n`` connections (datagram servers: peers) were seen; return the first ``n``.
+
+        Each record has ``.number`` (1-based, as in the transcript). Raises
+        :class:`~socketdouble.errors.WaitTimeout` with the transcript on timeout.
+        """
+        return self._wait(lambda: self._connections, n, timeout, "connection(s)")
+
+    async def wait_for_requests_async(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        """:meth:`wait_for_requests` for a coroutine: waits without blocking the event loop."""
+        return await self._wait_async(lambda: self._requests, n, timeout, "request(s)")
+
+    async def wait_for_connections_async(self, n: int, timeout: float = 5.0) -> list[ConnectionRecord]:
+        """:meth:`wait_for_connections` for a coroutine: waits without blocking the event loop."""
+        return await self._wait_async(lambda: self._connections, n, timeout, "connection(s)")
+
+    def _wait(self, seen: Callable[[], list[T]], n: int, timeout: float, what: str) -> list[T]:
         with self.lock:
             self._waiters += 1
             try:
-                arrived = self.lock.wait_for(lambda: len(self._requests) >= n, timeout)
+                arrived = self.lock.wait_for(lambda: len(seen()) >= n, timeout)
             finally:
                 self._waiters -= 1
             if not arrived:
-                got = len(self._requests)
-                raise WaitTimeout(
-                    f"waited {timeout}s for {n} request(s) on {self.name}, got {got}\n\n" + self._render()
-                )
-            return self._requests[:n]
+                raise self._timeout(timeout, n, len(seen()), what)
+            return seen()[:n]
+
+    async def _wait_async(self, seen: Callable[[], list[T]], n: int, timeout: float, what: str) -> list[T]:
+        def ready() -> list[T]:
+            items = seen()
+            return items[:n] if len(items) >= n else NOT_READY
+
+        with self.lock:
+            now = ready()
+            if now is not NOT_READY:
+                return now
+            future = self._async_waiters.add(ready)
+            self._waiters += 1
+
+        def forget() -> None:
+            with self.lock:
+                self._async_waiters.remove(future)
+                self._waiters -= 1
+
+        arrived = await await_ready(future, timeout, forget)
+        if arrived is None:
+            with self.lock:
+                raise self._timeout(timeout, n, len(seen()), what)
+        return arrived
+
+    def _timeout(self, timeout: float, n: int, got: int, what: str) -> WaitTimeout:
+        return WaitTimeout(f"waited {timeout}s for {n} {what} on {self.name}, got {got}\n\n" + self._render())
+
+    def _wake(self) -> None:
+        """The recording changed and someone waits (lock held): wake threads and coroutines."""
+        self.lock.notify_all()
+        if self._async_waiters:
+            self._async_waiters.wake()
 
     def transcript(self) -> str:
         """The whole conversation, readable: see :mod:`socketdouble.core.transcript`."""
@@ -205,7 +262,7 @@ class Recording:
             self._requests.append(message)
             connection.events.append(Event(self.now(), EventKind.MESSAGE, message))
             if self._waiters:
-                self.lock.notify_all()
+                self._wake()
 
     def _add_unmatched(self, connection: ConnectionRecord | None, message: bytes, hint: str) -> None:
         with self.lock:

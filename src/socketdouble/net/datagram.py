@@ -33,6 +33,7 @@ class DatagramServer(BaseServer):
         super().__init__(*args, **kwargs)
         self._peers: dict[Any, tuple[ConnectionRecord, DatagramDialogue | None]] = {}
         self._children = fork.Children(self._spawn)
+        self._send_lock = threading.RLock()  # replies and pushes are recorded in the order they go out
 
     def _serve(self) -> None:
         assert self.socket is not None
@@ -111,20 +112,30 @@ class DatagramServer(BaseServer):
             self._peers[peer] = (record, conversation)
             if not self._perform(sock, peer, record, conversation.open()):
                 return
-        if not self._perform(sock, peer, record, conversation.datagram(data)):
+        with self._send_lock:  # a push waits for the replies to what was recorded
+            ended = not self._perform(sock, peer, record, conversation.datagram(data))
+        if ended:
             self._peers[peer] = (record, None)
 
     def _perform(self, sock: socket.socket, peer: Any, sink: EventSink, actions: list[Action]) -> bool:
         """Carry out actions; False when the conversation ended (close or reset)."""
         for action in actions:
             if isinstance(action, Send):
-                send_datagram(sock, action.data, peer, sink)
+                with self._send_lock:
+                    send_datagram(sock, action.data, peer, sink)
             elif isinstance(action, Sleep):
                 if self._stopping.wait(action.seconds):
                     return False
             elif isinstance(action, (Close, Reset)):
                 sink.on_note(f"conversation ended by {action}; the next datagram starts a new one")
                 return False
+        return True
+
+    def _push(self, record: ConnectionRecord, data: bytes) -> bool:
+        """Send a pushed datagram to ``record``'s peer from the server's socket."""
+        assert self.socket is not None
+        with self._send_lock:
+            send_datagram(self.socket, data, record.peer, record)
         return True
 
     def _run_handler(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:

@@ -17,6 +17,7 @@ from ..core.recording import ConnectionRecord, Recording
 from ..core.rules import Greeting, Rule, RuleBook
 from ..core.script import Script
 from ..errors import CheckFailed, ConfigurationError
+from . import push
 from .address import Endpoint, InetEndpoint, UnixEndpoint
 from .keywords import ChecksKeywords
 from .lifecycle import Lifecycle
@@ -209,6 +210,33 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
         """Block until ``n`` messages arrived and return the first ``n``."""
         self.rules.settle()  # the test is waiting on traffic: its rules are configured
         return self.recording.wait_for_requests(n, timeout)
+
+    def wait_for_connections(self, n: int, timeout: float = 5.0) -> list[ConnectionRecord]:
+        """Block until ``n`` connections (datagram servers: peers) were seen; return their records."""
+        self.rules.settle()
+        return self.recording.wait_for_connections(n, timeout)
+
+    async def wait_for_requests_async(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        """``await`` until ``n`` messages arrived, without blocking the event loop; the first ``n``."""
+        self.rules.settle()
+        return await self.recording.wait_for_requests_async(n, timeout)
+
+    async def wait_for_connections_async(self, n: int, timeout: float = 5.0) -> list[ConnectionRecord]:
+        """``await`` until ``n`` connections (peers) were seen, without blocking the event loop."""
+        self.rules.settle()
+        return await self.recording.wait_for_connections_async(n, timeout)
+
+    def send(self, data: bytes, connection: ConnectionRecord | int | None = None) -> ConnectionRecord:
+        """Push ``data`` to a live connection, unasked; see :func:`socketdouble.net.push.send`."""
+        return push.send(self, data, connection)
+
+    def broadcast(self, data: bytes) -> list[ConnectionRecord]:
+        """Push ``data`` to every open connection; see :func:`socketdouble.net.push.broadcast`."""
+        return push.broadcast(self, data)
+
+    def _push(self, record: ConnectionRecord, data: bytes) -> bool:
+        """Send pushed ``data`` on ``record``'s connection; False if it is no longer live."""
+        raise NotImplementedError  # stream and datagram servers implement it
 
     def check(self, *, unused_rules: bool | None = None) -> None:
         """Raise :class:`CheckFailed` naming every error, unmatched message and unused rule."""

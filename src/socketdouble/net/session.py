@@ -25,6 +25,7 @@ from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from ..core.conversation import Dialogue
 from ..core.events import EventSink
 from ..core.rules import RuleBook
+from .push import READY_TIMEOUT, PushQueue
 from .socketserver_adapter import RecordingSocket
 
 __all__ = ["DRAIN_BYTES", "LINGER_RESET", "READ_SIZE", "StreamSession", "peer_has_closed", "shutdown_fd"]
@@ -104,6 +105,15 @@ class StreamSession:
         #: Descriptors stop() has shut down (under the server's sessions lock).
         self.shut_down: set[int] = set()
         self._drain_left = DRAIN_BYTES
+        #: Held for each whole write, replies and server.send() pushes alike: they never mix;
+        #: and from recording a message to sending its replies, so a push made once the test
+        #: saw the message goes out after them.
+        self.send_lock = threading.RLock()
+        #: Set once pushes may go out (the conversation has opened), or the session ended.
+        self.ready = threading.Event()
+        self.finished = False
+        #: TLS: pushes written by this session's own thread (see :mod:`socketdouble.net.push`).
+        self.pushes: PushQueue | None = None
 
     # -- running ---------------------------------------------------------------
 
@@ -185,11 +195,12 @@ class StreamSession:
         if conversation is None:
             conversation = self.server.conversation(self.sink, self.rules)
         reason = self._perform(conversation.open())
+        self._open_for_pushes()
         if not reason and first:
             reason = self._perform(conversation.receive(first))
         if reason:
             return reason
-        recv = self.sock.recv
+        recv = self.sock.recv if self.pushes is None else self.pushes.recv
         stopping = self.stopping
         while True:
             try:
@@ -204,11 +215,11 @@ class StreamSession:
                 if not self.eof_from_peer(self.fd):
                     return "server stopped"
                 return self._perform(conversation.end()) or "client closed"
-            actions = conversation.receive(data)
-            if actions:
-                reason = self._perform(actions)
-                if reason:
-                    return reason
+            with self.send_lock:
+                actions = conversation.receive(data)
+                reason = self._perform(actions) if actions else None
+            if reason:
+                return reason
             if stopping.is_set() and self.drain_spent(len(data)):
                 return "server stopped"
 
@@ -230,6 +241,31 @@ class StreamSession:
         return None
 
     def send(self, data: bytes) -> None:
+        """Send ``data`` whole: a push from another thread waits (see :meth:`_send`)."""
+        with self.send_lock:
+            self._send(data)
+
+    def push(self, data: bytes) -> bool:
+        """Send ``data`` unasked (``server.send``); False when the session ended first."""
+        if not self.ready.wait(READY_TIMEOUT):
+            raise TimeoutError(
+                f"connection from {self.peer!r} was not ready for a push within {READY_TIMEOUT}s "
+                "(its TLS handshake or greeting had not finished)"
+            )
+        if self.pushes is not None:
+            return self.pushes.submit(data)
+        with self.send_lock:
+            if self.finished:
+                return False
+            self._send(data)
+            return True
+
+    def _open_for_pushes(self) -> None:
+        if isinstance(self.sock, ssl.SSLSocket):
+            self.pushes = PushQueue(self.sock, self.send)
+        self.ready.set()
+
+    def _send(self, data: bytes) -> None:
         """Send ``data`` and record what actually went out; a failure is a note.
 
         The session goes on after a failed send: the peer may be gone, but what it sent
@@ -335,7 +371,12 @@ class StreamSession:
             # FIN now, even if another descriptor (a fork parent's) still holds it.
             with contextlib.suppress(OSError):  # already shut down, or reset by the peer
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        self.sock.close()
+        with self.send_lock:  # a push never writes to a closed (and maybe reused) descriptor
+            self.finished = True
+            self.sock.close()
+        if self.pushes is not None:
+            self.pushes.close()
+        self.ready.set()
         self.sink.on_closed(reason)
 
 

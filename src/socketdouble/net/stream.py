@@ -11,6 +11,7 @@ from typing import Any
 from ..core.recording import ConnectionRecord
 from . import fork
 from .address import listen_backlog
+from .push import READY_TIMEOUT
 from .server import BaseServer
 from .session import LINGER_RESET, READ_SIZE, StreamSession, peer_has_closed, shutdown_fd
 
@@ -40,7 +41,8 @@ class StreamServer(BaseServer):
         self._sessions: dict[int, StreamSession] = {}
         self._children = fork.Children(self._spawn)
         #: Guards the live sessions and what stop() did to their descriptors.
-        self.sessions_lock = threading.Lock()
+        self.sessions_lock = threading.Condition(threading.Lock())
+        self._dispatched = 0  # number of the last connection handed to a session (pushes wait for it)
         self._interrupted = False  # stop() has shut every live session down
         self._backoff = 0.0  # seconds to wait after running out of descriptors
 
@@ -111,6 +113,8 @@ class StreamServer(BaseServer):
             unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
             if not unserved and self.concurrency != "fork":
                 self._sessions[id(session)] = session
+            self._dispatched = record.number
+            self.sessions_lock.notify_all()
         if unserved:
             session.run_unserved()
         elif self.concurrency == "fork":
@@ -124,6 +128,16 @@ class StreamServer(BaseServer):
             except BaseException:
                 self._release(session)
                 raise
+
+    def _push(self, record: ConnectionRecord, data: bytes) -> bool:
+        """Push on ``record``'s session, once it has one; False if it has none any more."""
+        with self.sessions_lock:
+            self.sessions_lock.wait_for(
+                lambda: self._dispatched >= record.number or record.closed or self._stopping.is_set(),
+                READY_TIMEOUT,
+            )
+            session = next((s for s in self._sessions.values() if s.sink is record), None)
+        return session is not None and session.push(data)
 
     def track_fd(self, session: StreamSession, fd: int) -> None:
         """Have stop() shut ``fd`` down too, to unblock ``session`` (at once if stop() came)."""
@@ -189,6 +203,7 @@ class StreamServer(BaseServer):
     def _interrupt(self) -> None:
         with self.sessions_lock:
             self._interrupted = True
+            self.sessions_lock.notify_all()  # a push waiting for its session gives up now
             for session in self._sessions.values():
                 for fd in (session.fd, *session.extra_fds):
                     self._shut(session, fd)
