@@ -24,19 +24,29 @@ def test_recorder_merges_a_sides_consecutive_stream_writes_into_a_turn() -> None
     assert cassette.redact == [rb"secret"]
 
 
-def test_a_turn_grows_in_place_so_recording_is_linear() -> None:
+def test_a_turn_keeps_its_chunks_so_recording_is_linear() -> None:
     # Appending to bytes copies the whole turn on every read (quadratic: minutes for
-    # 200 MB); the open turn must be one buffer that grows in place.
+    # 200 MB), and even a growing bytearray copies itself as it outgrows its allocation:
+    # the open turn keeps the chunks it was given and joins them once.
     recorder = CassetteRecorder("tcp")
     log = recorder.open(0.0)
-    log.data("client", b"a" * 10, 0.0)
+    chunks = [bytes([65 + n % 26]) * 10 for n in range(101)]
+    for chunk in chunks:
+        log.data("client", chunk, 0.0)
     turn = log._turn
     assert turn is not None
-    buffer = turn.buffer
-    assert isinstance(buffer, bytearray)
-    for _ in range(100):
-        log.data("client", b"b" * 10, 0.0)
-    assert log._turn is turn and turn.buffer is buffer and len(buffer) == 1010
+    assert all(kept is given for kept, given in zip(turn.chunks, chunks, strict=True))  # no copies
+    assert log.snapshot().events == [DataEvent(0.0, "client", b"".join(chunks))]
+    assert len(turn.chunks) == 1  # joined once; a later snapshot does not join again
+
+
+def test_a_reused_buffer_given_to_a_turn_is_copied() -> None:
+    recorder = CassetteRecorder("tcp")
+    log = recorder.open(0.0)
+    buffer = bytearray(b"abc")
+    log.data("client", buffer, 0.0)  # type: ignore[arg-type]
+    buffer[:] = b"xyz"
+    assert log.snapshot().events == [DataEvent(0.0, "client", b"abc")]
 
 
 def test_the_cassette_holds_bytes_and_taking_it_leaves_the_turn_open() -> None:

@@ -29,17 +29,32 @@ __all__ = ["CassetteRecorder", "ConnectionLog"]
 
 
 class _OpenTurn:
-    """The turn a side is still sending: its bytes so far, growing in place."""
+    """The turn a side is still sending: its chunks so far, joined once when it is taken.
 
-    __slots__ = ("buffer", "side", "t")
+    A list of the chunks as they came, not one growing buffer: a growing buffer copies
+    itself each time it outgrows its allocation (several times the turn's size in all),
+    where the join copies each byte once.
+    """
+
+    __slots__ = ("chunks", "side", "t")
 
     def __init__(self, t: float, side: Side, payload: bytes) -> None:
         self.t = t
         self.side = side
-        self.buffer = bytearray(payload)
+        self.chunks = [_frozen(payload)]
+
+    def add(self, payload: bytes) -> None:
+        self.chunks.append(_frozen(payload))
 
     def freeze(self) -> DataEvent:
-        return DataEvent(self.t, self.side, bytes(self.buffer))
+        joined = b"".join(self.chunks)
+        self.chunks = [joined]  # a later snapshot of a still-open turn joins nothing again
+        return DataEvent(self.t, self.side, joined)
+
+
+def _frozen(payload: bytes) -> bytes:
+    # The caller's buffer may be reused (a bytearray, a memoryview): keep bytes of our own.
+    return payload if type(payload) is bytes else bytes(payload)
 
 
 class ConnectionLog:
@@ -57,7 +72,7 @@ class ConnectionLog:
         with self._recorder.lock:
             turn = self._turn
             if turn is not None and turn.side == side:
-                turn.buffer += payload
+                turn.add(payload)
                 return
             self._end_turn()
             if self._recorder.merge_turns:

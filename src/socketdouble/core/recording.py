@@ -37,8 +37,8 @@ class ConnectionRecord:
         self.close_reason: str | None = None
         #: The first error on this connection (framing, TLS, handler), or None.
         self.error: BaseException | None = None
-        self._received = bytearray()
-        self._sent = bytearray()
+        self._received: list[bytes] = []  # chunks, joined when read: each byte copied once
+        self._sent: list[bytes] = []
         self._messages: list[bytes] = []
         self.events: list[Event] = [Event(self.opened_at, EventKind.OPEN)]
 
@@ -46,13 +46,17 @@ class ConnectionRecord:
     def received(self) -> bytes:
         """Every byte that came in, in order."""
         with self._recording.lock:
-            return bytes(self._received)
+            received = b"".join(self._received)
+            self._received = [received]
+            return received
 
     @property
     def sent(self) -> bytes:
         """Every byte that went out, in order."""
         with self._recording.lock:
-            return bytes(self._sent)
+            sent = b"".join(self._sent)
+            self._sent = [sent]
+            return sent
 
     @property
     def requests(self) -> list[bytes]:
@@ -66,7 +70,7 @@ class ConnectionRecord:
 
     def on_received(self, data: bytes) -> None:
         with self._recording.lock:
-            self._received += data
+            self._received.append(data if type(data) is bytes else bytes(data))
 
     def on_message(self, message: bytes) -> None:
         self._recording._add_message(self, message)
@@ -77,7 +81,7 @@ class ConnectionRecord:
     def on_sent(self, data: bytes) -> None:
         recording = self._recording
         with recording.lock:
-            self._sent += data
+            self._sent.append(data if type(data) is bytes else bytes(data))
             self.events.append(Event(recording.now(), EventKind.SEND, data))
 
     def on_error(self, error: BaseException) -> None:
