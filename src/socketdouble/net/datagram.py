@@ -69,7 +69,7 @@ class DatagramServer(BaseServer):
                 return
             try:
                 data, peer = sock.recvfrom(MAX_DATAGRAM, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError):  # nothing more was queued: all recorded
                 return
             except OSError:
                 continue  # an ICMP error from an earlier reply: the next datagram may still be there

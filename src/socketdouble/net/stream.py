@@ -176,7 +176,7 @@ class StreamServer(BaseServer):
         for _ in range(BACKLOG_DRAIN_MAX):
             try:
                 conn, peer = self.socket.accept()
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError):  # the backlog is empty: all recorded
                 return
             except OSError as error:  # out of descriptors: the rest of the backlog is reset unseen
                 self.recording.add_error(error)
