@@ -156,8 +156,8 @@ def test_md5_auth_replays_with_the_hash_redacted(tmp_path: Path) -> None:
     payloads = [event.payload for event in connection.events if isinstance(event, DataEvent)]
     assert b"R\x00\x00\x00\x0c\x00\x00\x00\x05" in [p[:9] for p in payloads]  # AuthenticationMD5Password
     assert not any(re.search(MD5_HASH, payload) for payload in payloads)
-    # This replay's check() also fails when the recording lost the Terminate (the proxy bug
-    # described in test_record_then_replay_postgres): "unmatched 5 bytes ... X".
+    # This replay's check() would also fail if the recording had lost the Terminate
+    # ("unmatched 5 bytes ... X").
     assert run_session_with(password_session, tmp_path, "md5") == [[2]]
 
 

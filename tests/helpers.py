@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 TIMEOUT = 5.0
@@ -50,3 +54,19 @@ def recv_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         data += chunk
     return data
+
+
+_BURNER = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def cpu_load(workers: int = 2) -> Iterator[None]:
+    """CPU-burning processes for the block's duration (each also ends itself after 60 s)."""
+    burners = [subprocess.Popen([sys.executable, "-c", _BURNER]) for _ in range(workers)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait(10)

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
 import socketdouble as sd
 from socketdouble.core.cassette import CloseEvent, DataEvent
-from tests.helpers import connect, recv_exactly
+from tests.helpers import connect, cpu_load, recv_exactly
 
 RUNS = 300
-BURN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass\n"
-
-
-@contextmanager
-def cpu_burners(count: int) -> Iterator[None]:
-    """``count`` processes spinning on a CPU each (they end by themselves after 2 minutes)."""
-    processes = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(count)]
-    try:
-        yield
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def lost_runs(runs: int) -> list[str]:
@@ -55,5 +37,5 @@ def lost_runs(runs: int) -> list[str]:
 
 @pytest.mark.parametrize("burners", [0, 2])
 def test_a_clients_last_bytes_and_close_before_stop_reach_the_cassette(burners: int) -> None:
-    with cpu_burners(burners):
+    with cpu_load(burners):
         assert lost_runs(RUNS) == []

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import socketserver
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import socketdouble as sd
-from tests.helpers import connect, datagram_client
+from tests.helpers import connect, cpu_load, datagram_client
 
 RUNS = 300
 MESSAGES = [b"ONE\n", b"TWO\n"]
 #: How the client's close may be recorded. A client that closes with our reply unread
 #: makes its kernel answer with a reset (TCP), or our next read fail (Unix); the close is the client's.
 CLIENT_CLOSES = ("client closed", "client reset")
-BURNER = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end:\n    pass\n"
 
 
 class Echo(socketserver.StreamRequestHandler):
@@ -47,19 +44,6 @@ KINDS: dict[str, Callable[[], Any]] = {
     "stream-handler": lambda: sd.TCPServer(handler=Echo),
     "udp": lambda: replying(sd.UDPServer()),
 }
-
-
-@contextlib.contextmanager
-def cpu_load(workers: int = 2) -> Iterator[None]:
-    """CPU-burning processes for the block's duration (each also ends itself after 60 s)."""
-    burners = [subprocess.Popen([sys.executable, "-c", BURNER]) for _ in range(workers)]
-    try:
-        yield
-    finally:
-        for burner in burners:
-            burner.kill()
-        for burner in burners:
-            burner.wait(10)
 
 
 def one_run(make: Callable[[], Any]) -> Any:

@@ -77,18 +77,7 @@ def test_all_re_records_and_new_episodes_adds_connections(pytester: pytest.Pytes
     assert cassette.read_text().startswith(before[: before.index("]}")])  # the old connection, as it was
 
 
-CHANGED = """
-import socket
-
-
-def test_greeting(socketdouble):
-    upstream = socketdouble.tcp()
-    upstream.on(b"hello v2\\n").reply(b"hi v2\\n")
-    server = socketdouble.record_or_replay(UPSTREAM or upstream.address, "greeting")
-    with socket.create_connection(server.address, timeout=5) as client:
-        client.sendall(b"hello v2\\n")
-        assert client.recv(100) == b"hi v2\\n"
-"""
+CHANGED = TEST_MODULE.replace("hello\\n", "hello v2\\n").replace("hi from upstream\\n", "hi v2\\n")
 
 
 def test_new_episodes_after_the_conversation_changed_replays_green(pytester: pytest.Pytester) -> None:
