@@ -1,0 +1,11 @@
+"""``socketdouble show``: not written yet."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError("socketdouble show")
