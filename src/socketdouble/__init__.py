@@ -3,7 +3,9 @@
 Everything public is re-exported here; see the README for a first test.
 """
 
+from . import faults
 from .core.cassette import Cassette
+from .core.fault_spec import Fault
 from .core.framing import Decoder, Framing, LengthPrefixed, Lines, Raw, length_prefixed, lines, raw
 from .core.http_framing import http
 from .core.http_response import http_response
@@ -44,6 +46,7 @@ __all__ = [
     "ConnectionRecord",
     "Decoder",
     "Doubles",
+    "Fault",
     "Framing",
     "FramingError",
     "Greeting",
@@ -69,6 +72,7 @@ __all__ = [
     "UnixStreamServer",
     "UpstreamAddress",
     "WaitTimeout",
+    "faults",
     "http",
     "http_response",
     "length_prefixed",

@@ -91,6 +91,19 @@ class ConnectionRecord:
         with self._recording.lock:
             self.events.append(Event(self._recording.now(), EventKind.NOTE, text=text))
 
+    def on_fault(self, text: str) -> None:
+        """A fault acted on this connection: ``text`` says what it did ("reset after 3 bytes ...")."""
+        recording = self._recording
+        with recording.lock:
+            self.events.append(Event(recording.now(), EventKind.FAULT, text=text))
+            recording.faulted = True
+
+    @property
+    def faults(self) -> list[str]:
+        """What faults did on this connection, in order (each as its transcript line says)."""
+        with self._recording.lock:
+            return [event.text for event in self.events if event.kind is EventKind.FAULT]
+
     def on_rule_used(self, number: int) -> None:
         """Counted by the rule book already; kept for sinks that relay it."""
 
@@ -127,6 +140,9 @@ class Recording:
         self._waiters = 0  # threads and coroutines waiting: only then do workers wake anyone
         self._async_waiters = AsyncWaiters()
         self.error_contexts: dict[int, ConnectionRecord | None] = {}
+        #: The seed of the server's faults (``server.seed``); the transcript shows it once a fault acted.
+        self.seed: int | None = None
+        self.faulted = False
 
     def restart_clock(self) -> None:
         """Count offsets from now (the server started)."""
@@ -301,6 +317,7 @@ class Recording:
             errors=len(self.errors),
             rejected=tuple(self._rejected),
             server_errors=tuple(e for e in self.errors if self.error_contexts.get(id(e)) is None),
+            seed=self.seed if self.faulted else None,
         )
 
     def _render(self) -> str:

@@ -36,6 +36,8 @@ class RecordingView:
     rejected: tuple[Any, ...]
     #: Errors that belong to no connection (accept loop, stop).
     server_errors: tuple[BaseException, ...]
+    #: The faults' seed, shown once a fault acted (pass it as ``seed=`` to repeat the run).
+    seed: int | None = None
 
 
 def _peer(connection: ConnectionView) -> str:
@@ -72,6 +74,8 @@ def _render_connection(connection: ConnectionView) -> list[str]:
             lines.extend(f"{pad}   {line}" for line in rest)
         elif kind is EventKind.NOTE:
             lines.append(f"{stamp}.. {event.text}")
+        elif kind is EventKind.FAULT:
+            lines.append(f"{stamp}~~ fault: {event.text}")
         elif kind is EventKind.CLOSE:
             lines.append(f"{stamp}closed: {event.text}")
     return lines
@@ -82,6 +86,8 @@ def render(recording: RecordingView) -> str:
     head = f"transcript of {recording.name}: {len(recording.connections)} connection(s), " + (
         f"{recording.requests} request(s), {recording.unmatched} unmatched, {recording.errors} error(s)"
     )
+    if recording.seed is not None:
+        head += f" (faults seeded with seed={recording.seed})"
     lines = [head]
     if recording.rejected:
         lines.append("rejected by verify_request: " + ", ".join(map(str, recording.rejected)))

@@ -65,6 +65,9 @@ class ChannelSink:
     def on_note(self, text: str) -> None:
         self._send("note", text)
 
+    def on_fault(self, text: str) -> None:
+        self._send("fault", text)
+
     def on_rule_used(self, number: int) -> None:
         self._send("rule_used", number)
 

@@ -6,11 +6,12 @@ import os
 import socket
 import socketserver
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, get_args
 
 from ..core.conversation import Conversation, DatagramDialogue, Dialogue
 from ..core.events import EventSink, describe_error
+from ..core.fault_spec import Fault, FaultList, check_seed
 from ..core.framing import Framing, check_framing, lines
 from ..core.matchers import MatcherLike
 from ..core.recording import ConnectionRecord, Recording
@@ -58,6 +59,8 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
         stop_timeout: float = 1.0,
         report_unused_rules: bool = True,
         name: str | None = None,
+        faults: Iterable[Fault] | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if self.not_scriptable and handler is not None:
@@ -101,6 +104,11 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
         self._script: Script | None = None
         self._name = name
         self.recording = Recording(name or f"{self.kind} server")
+        #: Where every random choice of the faults comes from; the transcript shows it.
+        self.seed = check_seed(seed)
+        self.recording.seed = self.seed
+        medium: Literal["stream", "datagram"] = "datagram" if self.datagram else "stream"
+        self._faults = FaultList(medium, f"{type(self).__name__}", faults)
         self.socket: socket.socket | None = None
 
     def _endpoint(
@@ -198,6 +206,19 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
             None if self.datagram else self.framing.decoder(),
             passive=self.handler is not None,
         )
+
+    @property
+    def faults(self) -> FaultList:
+        """The faults acting on this server: a live list (see :mod:`socketdouble.faults`).
+
+        A change applies to new connections at once and to open ones from their next
+        chunk of data (datagram servers: their next datagram).
+        """
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Iterable[Fault]) -> None:
+        self._faults.replace(faults)
 
     # -- what it saw -----------------------------------------------------------
 
