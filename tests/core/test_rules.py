@@ -75,10 +75,10 @@ def test_close_then_reply_keeps_the_close() -> None:
     book.add(b"EXIT").reply(b"bye").close()
     book.add(b"STAY").close().reply(b"ok", close=False)
     book.add(b"BARE")
-    assert book.answer(b"QUIT") == (book.rules[0], b"bye", True)
-    assert book.answer(b"EXIT") == (book.rules[1], b"bye", True)
-    assert book.answer(b"STAY") == (book.rules[2], b"ok", False)
-    assert book.answer(b"BARE") == (book.rules[3], None, False)
+    assert book.answer(b"QUIT") == Answer(book.rules[0], b"bye", True)
+    assert book.answer(b"EXIT") == Answer(book.rules[1], b"bye", True)
+    assert book.answer(b"STAY") == Answer(book.rules[2], b"ok", False)
+    assert book.answer(b"BARE") == Answer(book.rules[3], None, False)
 
 
 # -- a rule on a running server answers only once configured ----------------------------

@@ -4,15 +4,22 @@
 loop waits on a selector that includes the wake-up socket, so :meth:`Lifecycle.stop`
 ends it at once; stop then interrupts every live connection (subclasses say how),
 joins every thread against one deadline, and reports any thread that outlived it.
+
+The listening socket may change while the server runs (an outage closes it and
+opens another on the same address; connect_timeout holds it full): whoever changes
+it does so under :attr:`Lifecycle._listener_lock` and calls :meth:`Lifecycle._listener_changed`,
+which wakes the serve loop to watch the new one (or none). So the loop never waits
+on a closed socket, and never spins on one it must not read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
@@ -43,6 +50,15 @@ class Lifecycle:
         #: When stop() came, plus half of stop_timeout: until then a worker still reads
         #: what its client had sent (see :mod:`socketdouble.net.session`).
         self.drain_deadline = float("inf")
+        #: Held to change the listening socket, and to read it (accept, receive) meanwhile.
+        self._listener_lock = threading.RLock()
+        #: Bumped (lock held) whenever what the serve loop must watch changed.
+        self._listener_version = 0
+        #: True between down() and up(): the listener is closed.
+        self._down = False
+        #: How many times the server went down: a connection accepted before an outage
+        #: and handed to its worker after it is reset too.
+        self._outages = 0
 
     @property
     def running(self) -> bool:
@@ -60,6 +76,7 @@ class Lifecycle:
             try:
                 self._wake_reader, self._wake_writer = socket.socketpair()
                 self._wake_reader.setblocking(False)
+                self._wake_writer.setblocking(False)
                 self._spawn(self._serve, "serve")
             except BaseException:
                 self._close()
@@ -133,24 +150,107 @@ class Lifecycle:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _serve_while_readable(self, sock: socket.socket, drain: Callable[[], bool]) -> None:
-        """Call ``drain`` each time ``sock`` is readable, until stop() or ``drain`` says False.
+    # -- outage ------------------------------------------------------------------------
 
-        The wait includes the wake-up socket, so stop() ends it at once: no polling.
-        An exception from ``drain`` is recorded and serving goes on; while drain keeps
-        failing, the loop backs off (up to half a second) instead of spinning.
+    def down(self) -> None:
+        """Take the server down: the listener closes (new connections are refused, ECONNREFUSED)
+        and every open connection is reset (RST; Unix stream sockets have no RST: closed).
+
+        ``up()`` listens again on the same address. A datagram server closes its socket
+        (clients' datagrams are refused: ICMP port unreachable). Recorded in the transcript
+        as a fault of the server; each reset connection shows ``fault: reset``. Calling it
+        on a server that is down already does nothing.
+        """
+        with self._state_lock:
+            self._require_running("down()")
+            with self._listener_lock:
+                if self._down:
+                    return
+                self._down = True
+                self._outages += 1
+                self._close_listener()
+                self._listener_changed()
+            reset = self._reset_connections("server down: connection reset")
+        self._outage_fault(
+            f"server down: listener closed (new connections refused), {reset} open connection(s) reset"
+        )
+
+    def up(self) -> None:
+        """Listen again on the same address after ``down()`` (TCP: the same port; Unix: the same path).
+
+        Does nothing on a server that is not down. Raises :class:`~socketdouble.errors.ConfigurationError`
+        if another socket took the address meanwhile (the server stays down).
+        """
+        with self._state_lock:
+            self._require_running("up()")
+            with self._listener_lock:
+                if not self._down:
+                    return
+                self._reopen_listener()
+                self._down = False
+                self._listener_changed()
+        self._outage_fault("server up: listening again on the same address")
+
+    @contextlib.contextmanager
+    def outage(self: L) -> Iterator[L]:
+        """``with server.outage(): ...`` — ``down()`` on entry, ``up()`` on exit (if still running)."""
+        self.down()
+        try:
+            yield self
+        finally:
+            if self.running and not self._stopping.is_set():
+                self.up()
+
+    @property
+    def is_down(self) -> bool:
+        """True between ``down()`` and ``up()``."""
+        return self._down
+
+    def _require_running(self, what: str) -> None:
+        if self._state != "running" or self._stopping.is_set():
+            state = "stopping" if self._state == "running" else self._state
+            raise ServerStateError(
+                f"{what} on {self!r}: only a running server can go down or up, and this one is {state}; "
+                "call it between start() and stop()"
+            )
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _serve_while_readable(self, sock: socket.socket, drain: Callable[[], bool]) -> None:
+        """Call ``drain`` each time the listening socket is readable, until stop() or ``drain`` says False.
+
+        ``sock`` is the first listening socket; after a change (see the module
+        docstring) the loop watches :meth:`_watched`. The wait includes the wake-up
+        socket, so stop() ends it at once: no polling. An exception from ``drain`` is
+        recorded and serving goes on; while drain keeps failing, the loop backs off
+        (up to half a second) instead of spinning.
         """
         assert self._wake_reader is not None
         backoff = 0.0
+        watched: socket.socket | None = None
+        seen = -1
         with selectors.DefaultSelector() as selector:
-            selector.register(sock, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while True:
-                selector.select()
+                if seen != self._listener_version:
+                    with self._listener_lock:
+                        seen = self._listener_version
+                        current = self._watched(sock)
+                    if current is not watched:
+                        if watched is not None:
+                            selector.unregister(watched)  # closed already, maybe: the selector copes
+                        if current is not None:
+                            selector.register(current, selectors.EVENT_READ)
+                        watched = current
+                ready = selector.select()
                 if self._stopping.is_set():
                     return
+                if not any(key.fileobj is watched for key, _ in ready):
+                    self._take_wakeups()
+                    if not self._has_handoff():
+                        continue
                 try:
-                    if not drain():
+                    if not self._drain_watched(drain, watched):
                         return
                     backoff = 0.0
                 except Exception as error:
@@ -158,6 +258,43 @@ class Lifecycle:
                     backoff = min(max(backoff * 2, 0.01), 0.5)
                     if self._stopping.wait(backoff):
                         return
+
+    #: True when ``drain`` reads the listening socket itself (datagrams): it runs under the
+    #: listener lock, so an outage never closes the socket under it. Stream servers lock
+    #: each accept() instead: their drain may serve a connection inline (``"serial"``).
+    _drain_holds_listener = True
+
+    def _drain_watched(self, drain: Callable[[], bool], watched: socket.socket | None) -> bool:
+        if not self._drain_holds_listener:
+            return drain()
+        with self._listener_lock:
+            if self._watched(watched) is not watched:  # changed since the wait: look again
+                return True
+            return drain()
+
+    def _take_wakeups(self) -> None:
+        """Read the wake-up bytes a listener change sent (never blocking)."""
+        assert self._wake_reader is not None
+        with contextlib.suppress(BlockingIOError):  # all read
+            while self._wake_reader.recv(4096):
+                pass
+
+    def _listener_changed(self) -> None:
+        """The listening socket changed (listener lock held): the serve loop watches anew at once."""
+        self._listener_version += 1
+        writer = self._wake_writer
+        if writer is not None:
+            # Full of wake-ups already, or closed by stop(): either way the loop looks again.
+            with contextlib.suppress(OSError):
+                writer.send(b"\1")
+
+    def _watched(self, first: socket.socket | None) -> socket.socket | None:
+        """The socket the serve loop waits on now (None: none, while down or held)."""
+        return first
+
+    def _has_handoff(self) -> bool:
+        """True when another thread left the serve loop something to serve (see StreamServer)."""
+        return False
 
     def _join(self, deadline: float) -> list[threading.Thread]:
         """Join every thread but the caller's by ``deadline``; return those still alive.
@@ -222,6 +359,21 @@ class Lifecycle:
 
     def _abandon(self, threads: list[threading.Thread]) -> None:
         """Threads outlived the deadline: report them and close what they hold."""
+
+    def _close_listener(self) -> None:
+        """down(): close the listening socket (listener lock held)."""
+        raise NotImplementedError
+
+    def _reopen_listener(self) -> None:
+        """up(): listen again on the same address (listener lock held)."""
+        raise NotImplementedError
+
+    def _reset_connections(self, why: str) -> int:
+        """down(): reset every open connection, recording ``why`` on each; return how many."""
+        return 0
+
+    def _outage_fault(self, text: str) -> None:
+        """Record what an outage did to the server (its transcript shows it)."""
 
     def _close(self) -> None:
         """Close listening sockets, remove files."""
