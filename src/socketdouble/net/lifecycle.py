@@ -247,6 +247,8 @@ class Lifecycle:
                     return
                 if not any(key.fileobj is watched for key, _ in ready):
                     self._take_wakeups()
+                    if self._stopping.is_set():  # its wake-up byte may have been among those read
+                        return
                     if not self._has_handoff():
                         continue
                 try:

@@ -128,6 +128,7 @@ class StreamSession:
         self._fault_list = server.faults
         #: The close reason when the server ended the connection from outside (down()).
         self.ended_by: str | None = None
+        self._closed_slowly = False  # slow_close delayed a close already
 
     @property
     def faults(self) -> ConnectionFaults | None:
@@ -199,8 +200,16 @@ class StreamSession:
         if context is None:
             return None
         self.sock = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        ending = self.faulty.next_ending() if self._fault_list.version else None
         try:
+            if ending is not None:  # a fault's close or reset is due before the client may finish
+                self.sock.settimeout(max(0.0, ending.at - time.monotonic()))
             self.sock.do_handshake()
+            self.sock.settimeout(None)
+        except TimeoutError:
+            if ending is None:
+                raise
+            return self.faulty.end(self.sock, ending)
         except (*_SSL_EOF, ConnectionError) as error:
             # A port probe, or a client that gave up: a close, not a failure.
             if self.stopping.is_set() and not self.eof_from_peer(self.fd):
@@ -334,6 +343,8 @@ class StreamSession:
                 self.reset_on_close()
                 return "server reset"
             elif isinstance(action, ShutdownWrite):
+                if self._fault_list.version and not self._half_close_passes():
+                    continue
                 with contextlib.suppress(OSError):  # the peer is gone already: nothing to shut
                     socket.socket.shutdown(self.sock, socket.SHUT_WR)
         return None
@@ -456,11 +467,21 @@ class StreamSession:
         self.sink.on_closed(reason)
 
     def _close_slowly(self) -> None:
-        """slow_close: the server's close waits (cut short by stop() or down())."""
-        delay = self.faulty.closing_delay()
+        """slow_close: the server's close waits (cut short by stop() or down()); once per connection."""
+        delay = 0.0 if self._closed_slowly else self.faulty.closing_delay()
         if delay:
+            self._closed_slowly = True
             self.sink.on_fault(f"slow close: the server's close comes {delay:g} s late")
             self.cut.wait(delay)
+
+    def _half_close_passes(self) -> bool:
+        """A half-close (a replay's recorded FIN) under faults: held by an ended direction, or late."""
+        faults = self.faulty.current()
+        if faults is not None and faults.to_client.ended is not None:
+            self.sink.on_note("the server's half-close is held back by a fault, as its bytes are")
+            return False
+        self._close_slowly()
+        return True
 
 
 def _is_eof(error: ssl.SSLError) -> bool:
