@@ -64,6 +64,7 @@ MAKERS: dict[str, Callable[..., Any]] = {
     "script": lambda **kw: sd.TCPServer(**kw).script(sd.Script().expect(REQUEST).send(REPLY).close()),
     "handler": lambda **kw: sd.TCPServer(OneLine, **kw),
     "tls": lambda **kw: _rules(sd.TLSServer(**kw)),
+    "tls_handler": lambda **kw: sd.TLSServer(OneLine, **kw),
     "replay": lambda **kw: sd.ReplayServer(_cassette(), **kw),
 }
 
@@ -308,6 +309,7 @@ OWN_CLOSE = {
     "script": "server closed",
     "handler": "handler returned",
     "tls": "server closed",
+    "tls_handler": "handler returned",
     "replay": "client closed",  # a replay half-closes as recorded, then the client closes
 }
 
@@ -319,7 +321,8 @@ def test_each_stream_fault_on_each_kind(kind: str, name: str) -> None:
     at_accept = not row.send
     with MAKERS[kind](faults=row.faults, seed=SEED) as server:
         # At accept the fault acts before any TLS handshake: a plain client sees it.
-        outcome = talk(server, send=row.send, tls=kind == "tls" and not at_accept, timeout=row.timeout)
+        tls = kind.startswith("tls") and not at_accept
+        outcome = talk(server, send=row.send, tls=tls, timeout=row.timeout)
         record = closed(server)
     end = row.end
     if kind == "unix" and end == "reset":
@@ -332,7 +335,7 @@ def test_each_stream_fault_on_each_kind(kind: str, name: str) -> None:
         assert record.sent == row.got  # what went out, not what the double meant to send
     if name == "slicer":
         assert sent_pieces(record) == [b"PON", b"G P", b"ONG", b"\n"]
-        if kind == "tls":
+        if kind.startswith("tls"):
             assert outcome.reads == [b"PON", b"G P", b"ONG", b"\n"]  # one TLS record each
     if name in ("close_after", "reset", "garbage"):
         assert record.sent == row.got
@@ -348,7 +351,7 @@ def test_no_fault_is_the_plain_conversation() -> None:
     """The table's baseline: without faults each kind answers and closes."""
     for kind, make in MAKERS.items():
         with make() as server:
-            outcome = talk(server, tls=kind == "tls")
+            outcome = talk(server, tls=kind.startswith("tls"))
             record = closed(server)
         assert (outcome.got, outcome.end) == (REPLY, "eof"), kind
         assert record.faults == []
@@ -576,3 +579,34 @@ def test_a_datagram_rule_waits_its_delay_and_a_reset_ends_the_peer_conversation(
     [record] = server.recording.connections
     notes = [event.text for event in record.events if event.kind is EventKind.NOTE]
     assert notes == ["conversation ended by reset(); the next datagram starts a new one"]
+
+
+# -- forked children and pushes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler", [None, OneLine], ids=["rules", "handler"])
+def test_faults_act_in_forked_children(handler: Any) -> None:
+    server = sd.TCPServer(handler, concurrency="fork", faults=[sd.faults.close_after(3)])
+    if handler is None:
+        _rules(server)
+    with server:
+        outcome = talk(server)
+    assert (outcome.got, outcome.end) == (b"PON", "eof")
+    [record] = server.recording.connections
+    assert record.faults == ["close after 3 bytes to the client"]
+    assert record.close_reason == "fault: closed"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_pushes_go_out_through_the_faults(tls: bool) -> None:
+    server = _answering(sd.TLSServer() if tls else sd.TCPServer())
+    with server, open_client(server, tls=tls, timeout=5) as sock:
+        assert _exchange(sock) == REPLY  # the session is ready for pushes
+        server.faults.append(sd.faults.slicer(2))
+        server.send(b"PUSH\n")
+        got = b""
+        while len(got) < 5:
+            got += sock.recv(100)
+        record = closed(server)
+    assert got == b"PUSH\n"
+    assert sent_pieces(record) == [REPLY, b"PU", b"SH", b"\n"]

@@ -1,4 +1,11 @@
-"""One stream connection's worker: TLS handshake, then a handler or a conversation.
+"""One stream connection's worker: faults at accept, TLS handshake, then a handler or a conversation.
+
+Faults (:mod:`.faulty_io`) act on the plaintext: replies and pushes go out through the
+to_client faults, what is read from the client reaches the conversation through the
+from_client faults, each piece at its time; a close or reset a fault scheduled is
+carried out while the worker waits for the client. A server whose fault list never
+changed pays one integer test per chunk. down() resets a connection from outside
+(:meth:`StreamSession.reset_now`); every wait ends on the session's ``cut`` event.
 
 Nothing a client sent before stop() is lost. stop() notes which connections the peer
 had already closed (:func:`peer_has_closed`), then shuts each one down; the kernel
@@ -12,7 +19,6 @@ keep the session reading: the drain is bounded in bytes and by the server's dead
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import ssl
 import threading
@@ -25,9 +31,10 @@ from ..core.conversation import Dialogue
 from ..core.events import EventSink
 from ..core.rules import RuleBook
 from ..core.stream_faults import ConnectionFaults
-from . import socketserver_adapter
+from . import handshake, socketserver_adapter
 from .faulty_io import FAULT_RESET, LINGER_RESET, RESET_REASONS, FaultyStream, abort, set_linger_reset
 from .push import READY_TIMEOUT, PushQueue
+from .shutdown import peer_has_closed, shutdown_fd
 
 __all__ = ["DRAIN_BYTES", "LINGER_RESET", "READ_SIZE", "StreamSession", "peer_has_closed", "shutdown_fd"]
 
@@ -39,40 +46,6 @@ READ_SIZE = 65536
 #: (kernel buffers are a few MB); one that keeps sending is cut off.
 DRAIN_BYTES = 16 * 1024 * 1024
 _SSL_EOF = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
-_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
-
-
-def shutdown_fd(fd: int) -> None:
-    """Shut a socket down by descriptor, waking any thread blocked on it."""
-    sock = socket.socket(fileno=fd)
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already shut down or reset by the peer: either way nothing blocks on it
-    finally:
-        sock.detach()
-
-
-def peer_has_closed(fd: int) -> bool:
-    """True when the peer of ``fd`` has shut its sending side (FIN, reset, or a Unix close).
-
-    Asked by stop() before it shuts a connection down itself: after that, end of file
-    can no longer tell the peer's close from the server's own.
-    """
-    if _TCP_INFO is not None:
-        # A TCP segment that came while a worker was inside a send or receive waits in
-        # the socket's backlog until that call ends; asking for TCP_INFO takes the socket
-        # lock, so the backlog is processed first and poll() sees a close that came.
-        sock = socket.socket(fileno=fd)
-        try:
-            sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 8)
-        except OSError:
-            pass  # not TCP (a Unix socket delivers at once), or no longer connected: nothing waits
-        finally:
-            sock.detach()
-    poller = select.poll()
-    poller.register(fd, select.POLLRDHUP)
-    return any(event & (select.POLLRDHUP | select.POLLHUP) for _, event in poller.poll(0))
 
 
 class StreamSession:
@@ -196,46 +169,7 @@ class StreamSession:
         return self.faulty.end(self.sock, ending)
 
     def _handshake(self) -> str | None:
-        context = self.server.ssl_context
-        if context is None:
-            return None
-        self.sock = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
-        ending = self.faulty.next_ending() if self._fault_list.version else None
-        try:
-            if ending is not None:  # a fault's close or reset is due before the client may finish
-                self.sock.settimeout(max(0.0, ending.at - time.monotonic()))
-            self.sock.do_handshake()
-            self.sock.settimeout(None)
-        except TimeoutError:
-            if ending is None:
-                raise
-            return self.faulty.end(self.sock, ending)
-        except (*_SSL_EOF, ConnectionError) as error:
-            # A port probe, or a client that gave up: a close, not a failure.
-            if self.stopping.is_set() and not self.eof_from_peer(self.fd):
-                return "server stopped"
-            self.sink.on_note(f"peer left during the TLS handshake: {error}")
-            return "client closed during the TLS handshake"
-        except ssl.SSLError as error:
-            if _is_eof(error):
-                return self._handshake_eof(error)
-            # A TLS-level refusal (bad certificate, no common cipher) is the peer's doing
-            # even if stop() came meanwhile; stop() itself only ever causes EOF or OSError.
-            self.sink.on_error(error)
-            return "TLS handshake failed"
-        except OSError as error:
-            if self.stopping.is_set():
-                return "server stopped"
-            if error.errno in (0, None):  # OpenSSL's "EOF in violation of protocol", undecorated
-                return self._handshake_eof(error)
-            raise
-        return None
-
-    def _handshake_eof(self, error: OSError) -> str:
-        if self.stopping.is_set() and not self.eof_from_peer(self.fd):
-            return "server stopped"
-        self.sink.on_note(f"peer left during the TLS handshake: {error}")
-        return "client closed during the TLS handshake"
+        return handshake.handshake(self) if self.server.ssl_context is not None else None
 
     def converse(self, conversation: Dialogue | None = None, first: bytes = b"") -> str:
         """Play the conversation (rules, script, recorder) on this connection.
@@ -482,8 +416,3 @@ class StreamSession:
             return False
         self._close_slowly()
         return True
-
-
-def _is_eof(error: ssl.SSLError) -> bool:
-    """An SSLError that only says the peer went away (no TLS alert, no refusal)."""
-    return getattr(error, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
