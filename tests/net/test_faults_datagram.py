@@ -263,13 +263,15 @@ def test_faults_added_and_removed_while_running_act_from_the_next_datagram() -> 
 
 
 def test_a_removed_reorder_lets_what_it_held_go_with_the_next_datagram() -> None:
-    server = echo(sd.UDPServer, sd.faults.reorder(window=3, max_hold=30.0))
-    with server, datagram_client(server) as client:
-        client.sendto(b"held", server.address)
-        server.wait_for_requests(1)  # its echo is held by now
+    server = echo(sd.UDPServer, sd.faults.reorder(window=3, max_hold=30.0, connections=[1]))
+    with server, datagram_client(server) as first, datagram_client(server) as second:
+        first.sendto(b"held", server.address)
+        second.sendto(b"x", server.address)  # answered once the echo of "held" is held
+        assert second.recv(SIZE) == b"x"
+        assert nothing_more(first)
         server.faults.clear()
-        client.sendto(b"next", server.address)
-        assert [client.recv(SIZE), client.recv(SIZE)] == [b"held", b"next"]
+        first.sendto(b"next", server.address)
+        assert [first.recv(SIZE), first.recv(SIZE)] == [b"held", b"next"]
     assert server.recording.connections[0].faults == []
 
 
