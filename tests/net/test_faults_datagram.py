@@ -275,6 +275,27 @@ def test_a_removed_reorder_lets_what_it_held_go_with_the_next_datagram() -> None
     assert server.recording.connections[0].faults == []
 
 
+def test_a_removed_latency_never_lets_a_later_datagram_overtake() -> None:
+    server = echo(sd.UDPServer, sd.faults.latency(0.3, connections=[1]))
+    with server, datagram_client(server) as client, datagram_client(server) as other:
+        client.sendto(b"slow", server.address)
+        other.sendto(b"x", server.address)  # answered once the echo of "slow" waits
+        assert other.recv(SIZE) == b"x"
+        server.faults.clear()
+        client.sendto(b"fast", server.address)
+        assert [client.recv(SIZE), client.recv(SIZE)] == [b"slow", b"fast"]  # order kept per peer
+
+
+def test_an_unbound_unix_client_gets_no_fault_only_the_note_that_it_cannot_be_answered() -> None:
+    server = echo(sd.UnixDatagramServer, sd.faults.duplicate())
+    with server, datagram_client(server, bind=False) as client:
+        client.sendto(b"who", server.address)
+        server.wait_for_requests(1)
+    [record] = server.recording.connections
+    assert record.faults == []
+    assert notes(record) == ["reply to an unbound peer dropped: b'who'"]
+
+
 def test_no_faults_means_no_fault_work() -> None:
     server = echo(sd.UDPServer)  # faults=[]: an empty list is no fault
     assert server.faults.version == 0

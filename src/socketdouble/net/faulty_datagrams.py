@@ -54,6 +54,7 @@ class _Way:
     faults: PeerFaults
     deliver: Deliver
     queued: int = 0
+    last: float = 0.0  # the due time of the latest one queued: none after it may go before it
 
 
 @dataclass
@@ -203,7 +204,8 @@ class FaultyDatagrams:
             if piece.at <= now and way.queued == 0:
                 batch.ready.append((way, piece.data))
             else:
-                heapq.heappush(self._queue, (piece.at, next(self._arrival), way, piece.data))
+                way.last = max(piece.at, way.last) if way.queued else piece.at
+                heapq.heappush(self._queue, (way.last, next(self._arrival), way, piece.data))
                 way.queued += 1
 
     def _next(self) -> float:
