@@ -341,16 +341,18 @@ def test_stop_is_prompt_and_notes_each_held_datagram(kind: type[sd.BaseServer]) 
 
 
 def test_a_push_passes_the_faults_and_wakes_the_serve_loop() -> None:
-    server = echo(sd.UDPServer)
+    server = echo(sd.UDPServer, sd.faults.latency(0.2))
     with server, datagram_client(server) as client:
         client.sendto(b"hello", server.address)
+        # Delivered by the serve loop's timer, which found nothing more to wait for: the
+        # loop's next wait has no timeout, and only a nudge can wake it for the push.
         assert client.recv(SIZE) == b"hello"
-        server.faults.append(sd.faults.latency(0.2))
         started = time.monotonic()
-        server.send(b"pushed", connection=1)  # from this thread: the idle serve loop must wake
+        server.send(b"pushed", connection=1)
         assert client.recv(SIZE) == b"pushed"
         assert time.monotonic() - started >= 0.2
     assert server.recording.connections[0].faults == ["latency 0.2 s on datagrams to the client"]
+    assert server.recording.connections[0].sent == b"hellopushed"
 
 
 class Echo(socketserver.DatagramRequestHandler):
