@@ -126,11 +126,14 @@ class DatagramServer(BaseServer):
     def _receive(self, sock: socket.socket, data: bytes, peer: Any) -> None:
         if not self.verified((data, sock), peer):
             return
-        record = self._record_of(peer)
+        record, conversation = self._peers.get(peer, (None, None))
+        if record is None:  # as _record_of(), inline: this is the path of every datagram
+            record = self.recording.open_connection(peer)
+            self._peers[peer] = (record, None)
         if self._faults.version:  # a fault was added once: the faults see the datagram first
-            self._faulty.pass_on(record, "from_client", data, lambda got: self._take(sock, got, peer, record))
+            self._faulty.pass_on(record, "from_client", data, lambda got: self._take_later(sock, got, peer))
         else:
-            self._take(sock, data, peer, record)
+            self._take(sock, data, peer, record, conversation)
 
     def _record_of(self, peer: Any) -> ConnectionRecord:
         """The record of ``peer``, opened with its first datagram."""
@@ -147,12 +150,22 @@ class DatagramServer(BaseServer):
         else:
             deliver(data)
 
-    def _take(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+    def _take_later(self, sock: socket.socket, data: bytes, peer: Any) -> None:
+        """A datagram the faults let through, now: with the peer's conversation as it is now."""
+        self._take(sock, data, peer, *self._peers[peer])
+
+    def _take(
+        self,
+        sock: socket.socket,
+        data: bytes,
+        peer: Any,
+        record: ConnectionRecord,
+        conversation: DatagramDialogue | None,
+    ) -> None:
         """The double's logic: a datagram that reached it (past the faults)."""
         if self.handler is not None:
             self._run_handler(sock, data, peer, record)
             return
-        _, conversation = self._peers.get(peer, (record, None))
         if conversation is None:
             conversation = self.datagram_dialogue(record)
             self._peers[peer] = (record, conversation)
@@ -182,10 +195,12 @@ class DatagramServer(BaseServer):
         """Send a datagram to ``peer`` (a reply, a push, an upstream's answer) through to_client faults."""
         if self._faults.version and peer not in UNBOUND:  # an unbound peer cannot be sent to at all
             self._faulty.pass_on(record, "to_client", data, lambda d: self._send_now(sock, d, peer, record))
-        else:
-            self._send_now(sock, data, peer, record)
+            return
+        with self._send_lock:  # as _send_now(), inline: this is the path of every reply
+            send_datagram(sock, data, peer, record)
 
     def _send_now(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+        """Send a datagram the faults let through."""
         with self._send_lock:
             send_datagram(sock, data, peer, record)
 

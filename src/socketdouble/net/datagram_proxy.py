@@ -28,7 +28,7 @@ from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord
 from ..errors import HandlerError
 from .datagram import MAX_DATAGRAM, DatagramServer
-from .socketserver_adapter import send_datagram
+from .socketserver_adapter import UNBOUND, send_datagram
 from .upstream import Upstream
 
 __all__ = ["DatagramProxying"]
@@ -134,6 +134,12 @@ class DatagramProxying(DatagramServer):
                 return  # stop() shut the link down
             link.log.data("server", data, time.monotonic())  # as the upstream sent it: before faults
             self._send_out(sock, data, peer, record)
+
+    def _send_out(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+        if self._faults.version and peer not in UNBOUND:
+            self._faulty.pass_on(record, "to_client", data, lambda d: self._send_now(sock, d, peer, record))
+            return
+        send_datagram(sock, data, peer, record, self.redactor(data))
 
     def _send_now(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
         # No send lock: each peer's answers come from its own relay thread, in order.

@@ -157,7 +157,8 @@ class Lifecycle:
                 ready = selector.select(timeout)
                 if self._stopping.is_set():
                     return
-                nudged = timer is not None and any(key.fileobj is self._wake_reader for key, _ in ready)
+                # Anything but ``sock`` alone (a timeout, the wake-up socket) may be a nudge.
+                nudged = timer is not None and (len(ready) != 1 or ready[0][0].fileobj is not sock)
                 if nudged and not self._take_nudges():
                     return
                 try:
