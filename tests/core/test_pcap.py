@@ -108,6 +108,17 @@ def test_udp_datagrams_carry_the_right_checksums(
     assert udp.sum != 0  # zero would mean "no checksum"
 
 
+@pytest.mark.parametrize("addresses", [V4, V6], ids=["ipv4", "ipv6"])
+def test_a_udp_checksum_that_comes_out_zero_is_sent_as_all_ones(
+    addresses: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address],
+) -> None:
+    direction = Direction(addresses[0], 1, addresses[1], 2)
+    parse = dpkt.ip.IP if addresses[0].version == 4 else dpkt.ip6.IP6
+    # Adding the checksum of a zero word as the word makes the sum 0xFFFF: checksum 0.
+    word = parse(direction.udp(b"\0\0")).data.sum
+    assert parse(direction.udp(word.to_bytes(2, "big"))).data.sum == 0xFFFF  # 0 would mean "none"
+
+
 @pytest.mark.parametrize(("addresses", "limit"), [(V4, 65507), (V6, 65527)], ids=["ipv4", "ipv6"])
 def test_a_datagram_too_long_for_one_packet_is_cut_to_what_the_length_fields_hold(
     addresses: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address], limit: int

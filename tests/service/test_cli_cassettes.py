@@ -387,17 +387,32 @@ def test_bad_input_exits_2_with_one_line_naming_it(
     assert result.stdout == ""
 
 
-def test_a_listen_address_in_use_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["record", "replay"])
+def test_a_listen_address_in_use_exits_2(command: str, tmp_path: Path) -> None:
     cassette = ping_cassette(tmp_path / "c.json")
-    with socket.socket() as taken:
+    with sd.TCPServer() as upstream, socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run("replay", str(cassette), "--listen", f"127.0.0.1:{port}")
-    assert result.returncode == 2
+        if command == "record":
+            args = ["record", "--upstream", f"127.0.0.1:{upstream.port}", "--out", str(tmp_path / "new.json")]
+        else:
+            args = ["replay", str(cassette)]
+        result = run(*args, "--listen", f"127.0.0.1:{port}")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"socketdouble {command}: --listen: port {port} on 127.0.0.1 is in use; pass port=0 for a free one\n"
+    )
+    assert not (tmp_path / "new.json").exists()
+
+
+def test_a_listen_path_too_long_exits_2(tmp_path: Path) -> None:
+    cassette = ping_cassette(tmp_path / "c.json", "unix")
+    result = run("replay", str(cassette), "--listen", "/tmp/" + "x" * 200)
+    assert (result.returncode, result.stdout) == (2, "")
     assert (
-        result.stderr
-        == f"socketdouble replay: --listen: port {port} on 127.0.0.1 is in use; pass port=0 for a free one\n"
+        "--listen: path='/tmp/xxx" in result.stderr
+        and "a Unix socket path must be under 108 bytes" in result.stderr
     )
 
 

@@ -167,6 +167,15 @@ def test_dpkt_reads_the_file_with_the_recorded_times(tmp_path: Path) -> None:
         assert [(t, dpkt.ip.IP(packet).data.data) for t, packet in reader] == [(5.25, b"a"), (5.5, b"b")]
 
 
+def test_many_connections_are_all_written(tmp_path: Path) -> None:
+    connection = RecordedConnection(0.0, [DataEvent(0.0, "client", b"q"), DataEvent(0.1, "server", b"a")])
+    pcap = exported(tmp_path, Cassette("tcp", [connection] * 100))  # 500 packets: written in batches
+    with pcap.open("rb") as file:
+        packets = [dpkt.ip.IP(packet) for _, packet in dpkt.pcap.Reader(file)]
+    assert len(packets) == 500
+    assert [p.data.data for p in packets if p.data.data] == [b"q"] * 100 + [b"a"] * 100  # by time
+
+
 def test_an_export_that_fails_leaves_the_old_file_and_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
