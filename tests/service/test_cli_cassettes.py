@@ -28,7 +28,9 @@ from socketdouble.core.cassette import (
     load,
     save,
 )
-from socketdouble.service import show
+from socketdouble.net.upstream import Upstream
+from socketdouble.service import record, show
+from socketdouble.service.arguments import BadInput
 
 from .commands import TIMEOUT, environment, run, started
 
@@ -404,6 +406,19 @@ def test_a_listen_address_in_use_exits_2(command: str, tmp_path: Path) -> None:
         f"socketdouble {command}: --listen: port {port} on 127.0.0.1 is in use; pass port=0 for a free one\n"
     )
     assert not (tmp_path / "new.json").exists()
+
+
+def test_an_upstream_host_that_cannot_be_looked_up_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process: a real lookup of a made-up name may wait on an unreachable DNS server.
+    def lookup_fails(*args: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(Upstream, "connect", lookup_fails)
+    with pytest.raises(BadInput) as failure:
+        record._try_upstream("db.example:5432", "tcp", ("db.example", 5432))
+    assert str(failure.value) == (
+        "--upstream db.example:5432: cannot look its host up: Name or service not known; fix --upstream"
+    )
 
 
 def test_a_listen_path_too_long_exits_2(tmp_path: Path) -> None:

@@ -89,10 +89,18 @@ def _try_upstream(text: str, kind: str, address: tuple[str, int] | str) -> None:
     upstream = Upstream.for_kind(kind, address, PROBE_TIMEOUT)
     try:
         if kind in ("tcp", "unix"):
-            upstream.connect(upstream.stream_socket(), threading.Event()).close()
+            sock = upstream.stream_socket()
+            try:
+                upstream.connect(sock, threading.Event()).close()
+            finally:
+                sock.close()
         elif kind == "unix_dgram":
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
                 probe.connect(address)  # refused or missing when nothing is bound there
+    except socket.gaierror as error:  # its errno is a lookup code, which os.strerror does not know
+        raise BadInput(
+            f"--upstream {text}: cannot look its host up: {error.strerror}; fix --upstream"
+        ) from None
     except OSError as error:
         raise BadInput(
             f"--upstream {text}: {upstream.unreachable(error)}; start it first, or fix --upstream"
