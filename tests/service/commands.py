@@ -6,6 +6,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import socketdouble
+from socketdouble.core.cassette import (
+    Cassette,
+    CassetteEvent,
+    CloseEvent,
+    DataEvent,
+    RecordedConnection,
+    save,
+)
 
 TIMEOUT = 20.0
 SOURCES = str(Path(socketdouble.__file__).resolve().parents[1])
@@ -95,3 +104,34 @@ def started(*args: str, ready_file: Path) -> Iterator[Service]:
             process.kill()
         if process.stdout is not None and not process.stdout.closed:
             process.communicate(timeout=TIMEOUT)  # reaps it and closes the pipes
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def talk(address: Any, data: bytes, kind: str = "tcp") -> bytes:
+    """Send ``data`` on a new connection (or as one datagram) and return the first answer."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    if kind in ("udp", "unix_dgram"):
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(TIMEOUT)
+            if family == socket.AF_UNIX:
+                sock.bind("")  # an address the answer can come back to
+            sock.sendto(data, address)
+            return sock.recv(65536)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.connect(address)
+        sock.sendall(data)
+        return sock.recv(65536)
+
+
+def ping_cassette(path: Path, kind: str = "tcp", connections: int = 1) -> Path:
+    events: list[CassetteEvent] = [DataEvent(0.0, "client", b"PING\n"), DataEvent(0.001, "server", b"PONG\n")]
+    if kind in ("tcp", "unix"):
+        events += [CloseEvent(0.002, "client", "fin"), CloseEvent(0.003, "server", "fin")]
+    save(Cassette(kind, [RecordedConnection(0.1 * n, list(events)) for n in range(connections)]), path)
+    return path
