@@ -134,8 +134,8 @@ def rule() -> Iterator[tuple[str, int]]:
 def unrecorded() -> Iterator[tuple[str, int]]:
     from socketdouble.core.recording import ConnectionRecord
 
-    for name in ("on_received", "on_message", "on_sent"):
-        setattr(ConnectionRecord, name, lambda self, data: None)
+    for name in ("on_received", "on_message", "on_received_messages", "on_sent"):
+        setattr(ConnectionRecord, name, lambda self, *data: None)
     with rule() as address:
         yield address
 
