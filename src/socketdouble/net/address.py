@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import os
 import shutil
@@ -256,8 +257,17 @@ def _remove_socket_file(path: str | None, folder: str | None, identity: tuple[in
         shutil.rmtree(folder, ignore_errors=True)  # our private folder: it holds nothing else of value
 
 
+@functools.cache
 def listen_backlog() -> int:
-    """The system's maximum listen backlog (socketserver uses 5)."""
+    """The system's maximum listen backlog (socketserver uses 5).
+
+    Read once per process: reading /proc cost every server start a tenth of a
+    millisecond, and the value only changes by an administrator's ``sysctl``.
+    """
+    return _system_backlog()
+
+
+def _system_backlog() -> int:
     try:
         with open("/proc/sys/net/core/somaxconn") as file:
             return max(int(file.read()), socket.SOMAXCONN)
