@@ -4,8 +4,9 @@ import socket
 
 import pytest
 
+from socketdouble.errors import ConfigurationError
 from socketdouble.net import address
-from socketdouble.net.address import listen_backlog
+from socketdouble.net.address import InetEndpoint, listen_backlog
 
 
 def test_the_listen_backlog_is_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,3 +28,15 @@ def test_the_listen_backlog_is_read_once_per_process(monkeypatch: pytest.MonkeyP
 def test_the_listen_backlog_is_at_least_the_system_default() -> None:
     assert listen_backlog() >= socket.SOMAXCONN
     assert address._system_backlog() == listen_backlog()
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost", ["127.0.0.1"], "10.0.0.1"])
+def test_a_bad_host_is_refused_every_time_even_with_parsing_remembered(host: object) -> None:
+    with pytest.raises(ConfigurationError, match="host="):
+        InetEndpoint(host, 0, allow_remote=False)  # type: ignore[arg-type]
+
+
+def test_a_remembered_host_keeps_its_family() -> None:
+    assert InetEndpoint("::1", 0, allow_remote=False).family == socket.AF_INET6
+    assert InetEndpoint("127.0.0.1", 0, allow_remote=False).family == socket.AF_INET
+    assert InetEndpoint("::1", 0, allow_remote=False).family == socket.AF_INET6

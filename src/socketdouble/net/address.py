@@ -121,7 +121,7 @@ def _inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
             f"host={host!r}: give an IP address; '127.0.0.1' (the default) or '::1' for IPv6"
         )
     try:
-        address = ipaddress.ip_address(host)
+        address = _ip_address(host)
     except ValueError:
         raise ConfigurationError(
             f"host={host!r} is not an IP address; use '127.0.0.1' or '::1' "
@@ -133,6 +133,10 @@ def _inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
             "from the network; pass allow_remote=True if that is what you want"
         )
     return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+#: ``ipaddress.ip_address``, remembered: every server made parses its host, nearly always 127.0.0.1.
+_ip_address = functools.lru_cache(maxsize=64)(ipaddress.ip_address)
 
 
 def _bind_inet(sock: socket.socket, host: str, port: int) -> None:
