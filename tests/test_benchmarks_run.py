@@ -41,6 +41,7 @@ def test_fixture_cost_prints_the_median_difference() -> None:
     out = run("fixture_cost", "--tests", "3", "--runs", "1")
     assert "run 1: median per test  socket pair " in out
     assert "a tcp_server test costs " in out
+    assert "more CPU time of the pytest process" in out
     assert "(median of 1 runs of 3 each; target <= 1 ms)" in out
 
 
