@@ -182,7 +182,11 @@ class DatagramServer(BaseServer):
         """Carry out actions; False when the conversation ended (close or reset)."""
         for action in actions:
             if isinstance(action, Send):
-                self._send_out(sock, action.data, peer, record)
+                if self._faults.version:  # a fault was added once: the reply passes the faults
+                    self._send_out(sock, action.data, peer, record)
+                else:
+                    with self._send_lock:
+                        send_datagram(sock, action.data, peer, record)
             elif isinstance(action, Sleep):
                 if self._stopping.wait(action.seconds):
                     return False
