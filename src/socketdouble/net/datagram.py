@@ -4,8 +4,8 @@ Faults (``faults=``, ``server.faults``) act per datagram through
 :class:`~socketdouble.net.faulty_datagrams.FaultyDatagrams`: ``from_client`` ones on each
 datagram received (once ``verify_request`` let it in), before the double's logic sees
 it; ``to_client`` ones on each reply and push. Datagrams due later wait in a queue that
-the serve loop serves. A server whose fault list never changed pays one integer
-comparison per datagram.
+the serve loop serves. A server whose fault list never changed pays an attribute read
+and an integer comparison per datagram and per reply, and one call per serve-loop wake-up.
 """
 
 from __future__ import annotations
