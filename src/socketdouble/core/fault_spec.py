@@ -171,6 +171,8 @@ class FaultList(MutableSequence[Fault]):
         self.on_change: Callable[[], None] | None = None
         if faults is not None:
             self.replace(faults)
+            if not self._items:
+                self.version = 0  # faults=[]: still nothing was ever added, and servers pay nothing
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -76,7 +76,6 @@ class Lifecycle:
             try:
                 self._wake_reader, self._wake_writer = socket.socketpair()
                 self._wake_reader.setblocking(False)
-                self._wake_writer.setblocking(False)
                 self._spawn(self._serve, "serve")
             except BaseException:
                 self._close()
@@ -216,7 +215,9 @@ class Lifecycle:
 
     # -- serving -----------------------------------------------------------------------
 
-    def _serve_while_readable(self, sock: socket.socket, drain: Callable[[], bool]) -> None:
+    def _serve_while_readable(
+        self, sock: socket.socket, drain: Callable[[], bool], timer: Callable[[], float | None] | None = None
+    ) -> None:
         """Call ``drain`` each time the listening socket is readable, until stop() or ``drain`` says False.
 
         ``sock`` is the first listening socket; after a change (see the module
@@ -224,9 +225,15 @@ class Lifecycle:
         socket, so stop() ends it at once: no polling. An exception from ``drain`` is
         recorded and serving goes on; while drain keeps failing, the loop backs off
         (up to half a second) instead of spinning.
+
+        ``timer``, when given, is called after each wake-up: it does the work that came
+        due (datagrams a fault held back) and returns the seconds until it is due again
+        (None: nothing waits), the next wait's timeout. A thread that gives it work due
+        sooner wakes the loop with :meth:`_nudge`.
         """
         assert self._wake_reader is not None
         backoff = 0.0
+        timeout: float | None = None
         watched: socket.socket | None = None
         seen = -1
         with selectors.DefaultSelector() as selector:
@@ -242,18 +249,23 @@ class Lifecycle:
                         if current is not None:
                             selector.register(current, selectors.EVENT_READ)
                         watched = current
-                ready = selector.select()
+                ready = selector.select(timeout)
                 if self._stopping.is_set():
                     return
-                if not any(key.fileobj is watched for key, _ in ready):
-                    self._take_wakeups()
-                    if self._stopping.is_set():  # its wake-up byte may have been among those read
+                readable = len(ready) == 1 and ready[0][0].fileobj is watched  # the usual wake-up
+                if not readable:
+                    # A timeout or the wake-up socket: a nudge or a listener change (stop()'s
+                    # byte may be among them), maybe with the listener readable too.
+                    if not self._take_nudges():
                         return
-                    if not self._has_handoff():
+                    readable = watched is not None and any(key.fileobj is watched for key, _ in ready)
+                    if not readable and timer is None and not self._has_handoff():
                         continue
                 try:
-                    if not self._drain_watched(drain, watched):
+                    if (readable or self._has_handoff()) and not self._drain_watched(drain, watched):
                         return
+                    if timer is not None:
+                        timeout = timer()
                     backoff = 0.0
                 except Exception as error:
                     self._record_error(error)
@@ -274,21 +286,10 @@ class Lifecycle:
                 return True
             return drain()
 
-    def _take_wakeups(self) -> None:
-        """Read the wake-up bytes a listener change sent (never blocking)."""
-        assert self._wake_reader is not None
-        with contextlib.suppress(BlockingIOError):  # all read
-            while self._wake_reader.recv(4096):
-                pass
-
     def _listener_changed(self) -> None:
         """The listening socket changed (listener lock held): the serve loop watches anew at once."""
         self._listener_version += 1
-        writer = self._wake_writer
-        if writer is not None:
-            # Full of wake-ups already, or closed by stop(): either way the loop looks again.
-            with contextlib.suppress(OSError):
-                writer.send(b"\1")
+        self._nudge()
 
     def _watched(self, first: socket.socket | None) -> socket.socket | None:
         """The socket the serve loop waits on now (None: none, while down or held)."""
@@ -297,6 +298,26 @@ class Lifecycle:
     def _has_handoff(self) -> bool:
         """True when another thread left the serve loop something to serve (see StreamServer)."""
         return False
+
+    def _nudge(self) -> None:
+        """Wake the serve loop so that it asks its ``timer`` again (work due sooner came)."""
+        writer = self._wake_writer
+        if writer is not None:
+            try:
+                writer.send(b"\1", socket.MSG_DONTWAIT)
+            except OSError:  # full: the loop has bytes to wake it already; closed: stop() ended the loop
+                return
+
+    def _take_nudges(self) -> bool:
+        """Read the nudges waiting; False when stop() came (its byte may have been among them)."""
+        assert self._wake_reader is not None
+        for _ in range(16):  # a few reads empty it; anything left wakes the next wait at once
+            try:
+                if not self._wake_reader.recv(4096):
+                    break
+            except (BlockingIOError, InterruptedError):
+                break
+        return not self._stopping.is_set()
 
     def _join(self, deadline: float) -> list[threading.Thread]:
         """Join every thread but the caller's by ``deadline``; return those still alive.
