@@ -2,6 +2,12 @@
 
 A :class:`RuleBook` holds the rules and greetings of one server. It is shared by
 every connection and may change while the server runs, so it is guarded by a lock.
+
+Answering is on every message's path: a rule book finds the first rule that may
+answer through a :class:`~socketdouble.core.matchers.MatcherIndex` (exact-bytes rules
+by one dict lookup, rule order kept), under the plain lock, and each rule's
+:class:`Reaction` carries the actions of its answer, made once when the rule was
+configured.
 """
 
 from __future__ import annotations
@@ -11,13 +17,13 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
-from .matchers import Matcher, MatcherLike, as_matcher
+from .actions import Action, Close, Reset, Send, Sleep
+from .matchers import Matcher, MatcherIndex, MatcherLike, as_matcher
 
-__all__ = ["Answer", "Greeting", "Response", "Rule", "RuleBook"]
+__all__ = ["Answer", "Greeting", "Reaction", "Response", "Rule", "RuleBook"]
 
 Response = bytes | Callable[[bytes], bytes | None]
 
@@ -43,14 +49,41 @@ def _check_delay(delay: object) -> float:
     return seconds
 
 
-@dataclass(frozen=True)
-class _Reaction:
-    """What a rule does with a matched message, replaced as one so a worker never reads half of it."""
+class Reaction:
+    """What a rule does with a matched message, replaced as one so a worker never reads half of it.
 
-    response: Response | None = None
-    close: bool = False
-    delay: float = 0.0
-    reset: bool = False
+    Never changed once made: ``reply()``, ``close()`` and ``reset()`` make a new one.
+    Its actions are made here, once, rather than for each message it answers.
+    """
+
+    __slots__ = ("actions", "after", "before", "close", "delay", "ends", "reset", "response")
+
+    def __init__(
+        self, response: Response | None = None, close: bool = False, delay: float = 0.0, reset: bool = False
+    ) -> None:
+        self.response = response
+        self.close = close
+        self.delay = delay
+        self.reset = reset
+        #: Before the reply: the delay's Sleep, if any.
+        self.before: tuple[Action, ...] = (Sleep(delay),) if delay else ()
+        #: After the reply: Reset or Close, if the rule ends the connection.
+        self.after: tuple[Action, ...] = (Reset(),) if reset else (Close(),) if close else ()
+        #: True when the answer ends the connection (close or reset).
+        self.ends = reset or close
+        #: The whole answer when the reply is fixed (bytes or none); None for a reply function,
+        #: whose bytes are known only once it has been called with the message.
+        sent: tuple[Action, ...] = (Send(response),) if isinstance(response, bytes) and response else ()
+        self.actions: tuple[Action, ...] | None = (
+            None if callable(response) else (*self.before, *sent, *self.after)
+        )
+
+    def __repr__(self) -> str:
+        return f"Reaction({self.response!r}, close={self.close}, delay={self.delay}, reset={self.reset})"
+
+
+#: A rule's reaction until it is configured: it answers nothing (shared: a reaction never changes).
+_SILENT = Reaction()
 
 
 class Rule:
@@ -81,7 +114,7 @@ class Rule:
         self.times = times
         self.number = number
         self.used = 0
-        self._reaction = _Reaction()
+        self._reaction = _SILENT
         #: True while the rule waits for its answer on a running server (see the class doc).
         self.pending = False
         self._book: RuleBook | None = None
@@ -117,13 +150,13 @@ class Rule:
         checked = _check_response(response)
         seconds = _check_delay(delay)
         now = self._reaction
-        self._configure(_Reaction(checked, now.close if close is None else bool(close), seconds, now.reset))
+        self._configure(Reaction(checked, now.close if close is None else bool(close), seconds, now.reset))
         return self
 
     def close(self) -> Rule:
         """Close the connection after a matched message (after any reply)."""
         now = self._reaction
-        self._configure(_Reaction(now.response, True, now.delay, now.reset))
+        self._configure(Reaction(now.response, True, now.delay, now.reset))
         return self
 
     def reset(self) -> Rule:
@@ -133,18 +166,19 @@ class Rule:
         with ECONNRESET. Unix stream sockets have no RST: there it is a close.
         """
         now = self._reaction
-        self._configure(_Reaction(now.response, now.close, now.delay, True))
+        self._configure(Reaction(now.response, now.close, now.delay, True))
         return self
 
-    def _configure(self, reaction: _Reaction) -> None:
+    def _configure(self, reaction: Reaction) -> None:
         book = self._book
         if book is None:
             self._reaction = reaction
             return
-        with book._lock:
+        with book._mutex:
             self._reaction = reaction
             self.pending = False
-            book._lock.notify_all()  # a worker may be waiting for exactly this answer
+            if book._waiting:
+                book._lock.notify_all()  # a worker is waiting, maybe for exactly this answer
 
     @property
     def exhausted(self) -> bool:
@@ -215,37 +249,44 @@ class RuleBook:
     LISTED = 10
 
     def __init__(self) -> None:
-        self._lock = threading.Condition(threading.Lock())
+        #: The lock every method takes (C-level, cheap); ``_lock`` is the Condition over it,
+        #: waited on only by a worker whose rule is pending (then ``_waiting`` counts it).
+        self._mutex = threading.Lock()
+        self._lock = threading.Condition(self._mutex)
+        self._waiting = 0
         self._rules: list[Rule] = []
+        self._index = MatcherIndex()  # positions in _rules, guarded with it
         self._greetings: list[Greeting] = []
 
     def add(self, matcher: MatcherLike, times: int | None = None, *, pending: bool = False) -> Rule:
         """A new rule, last in order. ``pending=True`` (a running server): see :class:`Rule`."""
-        with self._lock:
+        with self._mutex:
             self._settle()  # the test has moved on from any rule it was configuring
             rule = Rule(matcher, times, len(self._rules) + 1)
             rule._book = self
             rule.pending = pending
             self._rules.append(rule)
+            self._index.add(rule.matcher)
         return rule
 
     def add_greeting(self) -> Greeting:
         greeting = Greeting()
-        with self._lock:
+        with self._mutex:
             self._settle()
             self._greetings.append(greeting)
         return greeting
 
     def settle(self) -> None:
         """Take every pending rule as it is now: the test has finished configuring it."""
-        with self._lock:
+        with self._mutex:
             self._settle()
 
     def _settle(self) -> None:
         if any(rule.pending for rule in self._rules):
             for rule in self._rules:
                 rule.pending = False
-            self._lock.notify_all()
+            if self._waiting:
+                self._lock.notify_all()
 
     @property
     def empty(self) -> bool:
@@ -253,11 +294,11 @@ class RuleBook:
 
     @property
     def rules(self) -> list[Rule]:
-        with self._lock:
+        with self._mutex:
             return list(self._rules)
 
     def greeting(self) -> bytes:
-        with self._lock:
+        with self._mutex:
             return b"".join(g.response for g in self._greetings)
 
     def answer(self, message: bytes) -> Answer | None:
@@ -266,32 +307,66 @@ class RuleBook:
         If that rule is still pending, wait (at most :attr:`settle_timeout`) for its
         answer rather than decide on a rule the test is still configuring.
         """
-        deadline: float | None = None
-        with self._lock:
-            while True:
-                rule = next((r for r in self._rules if not r.exhausted and r.matcher(message)), None)
-                if rule is None:
-                    return None
-                if not rule.pending:
+        found = self.reaction(message)
+        if found is None:
+            return None
+        rule, reaction = found
+        return Answer(rule, reaction.response, reaction.close, reaction.delay, reaction.reset)
+
+    def reaction(self, message: bytes) -> tuple[Rule, Reaction] | None:
+        """:meth:`answer` as a conversation takes it: the rule and its whole :class:`Reaction`.
+
+        The rules asked are the index's candidates, in rule order, so the first rule
+        that matches and has uses left answers, as if every rule were asked in turn.
+        """
+        with self._mutex:
+            rules = self._rules
+            for position in self._index.candidates(message):
+                rule = rules[position]
+                times = rule.times
+                if (times is None or rule.used < times) and rule.matcher(message):
+                    if rule.pending:
+                        return self._settled(message, rule)
                     rule.used += 1
-                    reaction = rule._reaction
-                    return Answer(rule, reaction.response, reaction.close, reaction.delay, reaction.reset)
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.settle_timeout
-                if now >= deadline:
-                    rule.pending = False  # no answer came: it answers nothing, as given
-                    continue
+                    return rule, rule._reaction
+            return None
+
+    def _settled(self, message: bytes, rule: Rule | None) -> tuple[Rule, Reaction] | None:
+        """The answer once the first matching rule (``rule``, pending) is configured (lock held)."""
+        deadline = time.monotonic() + self.settle_timeout
+        while rule is not None:
+            if not rule.pending:
+                rule.used += 1
+                return rule, rule._reaction
+            now = time.monotonic()
+            if now >= deadline:
+                rule.pending = False  # no answer came: it answers nothing, as given
+                continue
+            self._waiting += 1
+            try:
                 self._lock.wait(deadline - now)
+            finally:
+                self._waiting -= 1
+            rule = self._first(message)
+        return None
+
+    def _first(self, message: bytes) -> Rule | None:
+        """The first rule that matches ``message`` and has uses left (lock held)."""
+        rules = self._rules
+        for position in self._index.candidates(message):
+            rule = rules[position]
+            if not rule.exhausted and rule.matcher(message):
+                return rule
+        return None
 
     def count_use(self, number: int) -> None:
         """Count a use made elsewhere (a forked child) of rule ``number``."""
-        with self._lock:
+        with self._mutex:
             self._rules[number - 1].used += 1
 
     def unused_expectations(self) -> list[Rule]:
         """Rules declared with ``times=n`` that answered fewer than n times."""
-        with self._lock:
+        with self._mutex:
             return [r for r in self._rules if r.times is not None and r.used < r.times]
 
     def nearest(self, message: bytes) -> Rule | None:
@@ -309,7 +384,7 @@ class RuleBook:
         (when one means something, see :meth:`nearest`), else says none matches; then
         every rule with its use count (at most :attr:`LISTED`), as they were just now.
         """
-        with self._lock:
+        with self._mutex:
             rules = list(self._rules)
             if not rules:
                 return None
@@ -348,8 +423,9 @@ class RuleBook:
         """
         book = RuleBook()
         book.settle_timeout = 0.0
-        with self._lock:
+        with self._mutex:
             book._rules = copy.copy(self._rules)
+            book._index = self._index.copy()
             book._greetings = list(self._greetings)
         return book
 
