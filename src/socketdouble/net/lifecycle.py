@@ -100,7 +100,8 @@ class Lifecycle:
             elif state == "running":
                 self._state = "stopping"
         if state == "running":
-            self._stop()
+            if self._stop():
+                return  # every thread but the caller's is joined, and no new one may start
         elif state == "stopping" and not self._own_thread():
             # Another thread is stopping: return only once it is done. (One of our own
             # threads must not wait: that stop() may be joining it.)
@@ -108,7 +109,9 @@ class Lifecycle:
         if state != "new":
             self._join(time.monotonic() + self.stop_timeout)
 
-    def _stop(self) -> None:
+    def _stop(self) -> bool:
+        """Stop and join; True when no thread outlived the deadline (then none is left to join)."""
+        stuck: list[threading.Thread] | None = None
         try:
             self.drain_deadline = time.monotonic() + self.stop_timeout / 2
             self._stopping.set()
@@ -130,6 +133,7 @@ class Lifecycle:
                 with self._state_lock:
                     self._state = "stopped"
                 self._stopped.set()
+        return stuck == []
 
     def _step(self, step: Callable[..., object], *args: Any) -> None:
         """Run one step of stop(); an error in it is recorded, and stop() goes on."""
