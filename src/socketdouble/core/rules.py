@@ -178,7 +178,7 @@ class Rule:
             self._reaction = reaction
             self.pending = False
             if book._waiting:
-                book._lock.notify_all()  # a worker is waiting, maybe for exactly this answer
+                book._notify()  # a worker is waiting, maybe for exactly this answer
 
     @property
     def exhausted(self) -> bool:
@@ -249,10 +249,11 @@ class RuleBook:
     LISTED = 10
 
     def __init__(self) -> None:
-        #: The lock every method takes (C-level, cheap); ``_lock`` is the Condition over it,
-        #: waited on only by a worker whose rule is pending (then ``_waiting`` counts it).
+        #: The lock every method takes (C-level, cheap). ``_lock`` is the Condition over it,
+        #: made (under it) by the first worker that waits for a pending rule; ``_waiting``
+        #: counts the waiting workers, so only then is anyone notified.
         self._mutex = threading.Lock()
-        self._lock = threading.Condition(self._mutex)
+        self._lock: threading.Condition | None = None
         self._waiting = 0
         self._rules: list[Rule] = []
         self._index = MatcherIndex()  # positions in _rules, guarded with it
@@ -286,7 +287,7 @@ class RuleBook:
             for rule in self._rules:
                 rule.pending = False
             if self._waiting:
-                self._lock.notify_all()
+                self._notify()
 
     @property
     def empty(self) -> bool:
@@ -342,6 +343,8 @@ class RuleBook:
             if now >= deadline:
                 rule.pending = False  # no answer came: it answers nothing, as given
                 continue
+            if self._lock is None:
+                self._lock = threading.Condition(self._mutex)
             self._waiting += 1
             try:
                 self._lock.wait(deadline - now)
@@ -349,6 +352,11 @@ class RuleBook:
                 self._waiting -= 1
             rule = self._first(message)
         return None
+
+    def _notify(self) -> None:
+        """Wake the workers waiting for a pending rule (lock held, ``_waiting`` not 0)."""
+        assert self._lock is not None  # made by the first worker that waited
+        self._lock.notify_all()
 
     def _first(self, message: bytes) -> Rule | None:
         """The first rule that matches ``message`` and has uses left (lock held)."""

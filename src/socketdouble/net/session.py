@@ -404,7 +404,8 @@ class StreamSession:
             self.sock.close()
         if self.pushes is not None:
             self.pushes.close()
-        self.ready.set()
+        if not self.ready.is_set():  # set when the conversation opened, as it mostly did
+            self.ready.set()
         self.sink.on_closed(reason)
 
     def _close_slowly(self) -> None:
