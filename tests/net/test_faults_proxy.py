@@ -303,6 +303,8 @@ def test_garbage_replaces_the_reply_then_closes_and_repeats_with_the_seed() -> N
         [record] = proxy.recording.connections
         assert record.faults == ["garbage: 16 random bytes instead of 6 to the client, then close"]
         assert record.sent == got[-1]  # the recording shows what was sent: the garbage
+        notes = [event.text for event in record.events if event.kind is EventKind.NOTE]
+        assert notes == ["6 byte(s) from the upstream to the client not passed on: a fault kept them"]
     assert len(got[0]) == 16 and got[0] == got[1] and got[0] != b"PING\r\n"
 
 
