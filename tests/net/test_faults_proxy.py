@@ -404,7 +404,7 @@ def test_stop_is_prompt_with_a_blackholed_and_a_delayed_connection() -> None:
     notes = [
         e.text for record in proxy.recording.connections for e in record.events if e.kind is EventKind.NOTE
     ]
-    assert "3 byte(s) a fault delayed not passed on: the proxy stopped" in notes
+    assert "3 byte(s) a fault delayed not passed on: the connection ended first" in notes
     assert "3 byte(s) from the upstream to the client not passed on: a fault kept them" in notes
 
 

@@ -155,7 +155,7 @@ class Pump:
         if self.fault_list.version:  # faults from the start: a reset at accept, close_after(0)...
             self.faults = PumpFaults(self, opening=True)
             self.faults.advance()
-        if first and self._take(up, first):
+        if first and self.reset_by is None and self._take(up, first):
             self.flush(up)
         while not self._over():
             timeout = self._timeout()
@@ -320,14 +320,17 @@ class Pump:
         self.last_side = d.side
         if self.fault_list.version:  # 0 until a fault is first added: then faults decide
             self.faulted().take(d, data)
-        else:
-            self.plain_take(d, data)
+            return True
+        self.record(d.side, data)
+        if self.deadline is None:  # once stop() came, its shutdown stops every write
+            d.queue.append(data)
+            d.queued += len(data)
         return True
 
     def plain_take(self, d: _Direction, data: bytes) -> None:
-        """Record ``data`` and queue it as it came (no fault acts on ``d``)."""
+        """Record ``data`` and queue it as it came (no fault acts on ``d`` now)."""
         self.record(d.side, data)
-        if self.deadline is None:  # once stop() came, its shutdown stops every write
+        if self.deadline is None:
             d.queue.append(data)
             d.queued += len(data)
 

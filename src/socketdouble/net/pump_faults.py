@@ -66,7 +66,7 @@ class PumpFaults:
         self.closing = False  # a fault closed the connection: passing what is left, then FIN
         self.client_shut = False  # the client got its FIN
         self.fin_at: float | None = None  # when the upstream's close reaches the client (slow_close)
-        self.lost_at_stop = 0  # bytes a fault still held when stop() came
+        self.lost = 0  # bytes a fault still held when the connection ended (stop(), a reset)
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._watched = False
         self._follow()
@@ -231,14 +231,16 @@ class PumpFaults:
         pump = self.pump
         for d in pump.directions:
             if d.held:
-                self.lost_at_stop += sum(len(piece.data) for piece in d.held)
+                self.lost += sum(len(piece.data) for piece in d.held)
                 d.held.clear()
         ways = ((pump.down, "from the upstream to the client"), (pump.up, "from the client to the upstream"))
         for d, what in ways:
             if d.withheld:
                 pump.sink.on_note(f"{d.withheld} byte(s) {what} not passed on: a fault kept them")
-        if self.lost_at_stop:
-            pump.sink.on_note(f"{self.lost_at_stop} byte(s) a fault delayed not passed on: the proxy stopped")
+        if self.lost:
+            pump.sink.on_note(
+                f"{self.lost} byte(s) a fault delayed not passed on: the connection ended first"
+            )
         if self._wake is not None:
             self.woken()
             pump.server.untrack_fd(pump.session, self._wake[0].fileno())
