@@ -163,11 +163,11 @@ class Pump:
                 break  # stop()'s deadline passed
             self._register(selector, masks)
             for key, events in selector.select(timeout):
-                pair = sockets.get(key.fd)
-                if pair is None:  # stop() shut the faults' wake socket down
+                try:
+                    inbound, outbound = sockets[key.fd]
+                except KeyError:  # stop() shut the faults' wake socket down (free when not raised)
                     cast(PumpFaults, self.faults).woken()
                     continue
-                inbound, outbound = pair
                 if events & (selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ):
                     self._fill(inbound)
                 if outbound.write_blocked and events & (
