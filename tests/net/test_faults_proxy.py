@@ -294,6 +294,44 @@ def test_timeout_closes_a_blackholed_connection_after_its_seconds() -> None:
     assert record.close_reason == "server closed"
 
 
+def test_timeout_from_the_client_closes_after_its_seconds() -> None:
+    with (
+        proxied(sd.faults.timeout(0.3, after_bytes=2, direction="from_client")) as proxy,
+        connect(proxy) as client,
+    ):
+        started = time.monotonic()
+        client.sendall(b"xyz")
+        assert recv_exactly(client, 2) == b"xy"  # the echo of what passed
+        assert recv_until_closed(client) == b""
+        assert time.monotonic() - started >= 0.3
+    assert proxy.upstream_server.recording.requests == [b"xy"]
+    [record] = proxy.recording.connections
+    assert record.faults == ["timeout after 2 bytes from the client: nothing more passes, closed 0.3 s later"]
+    assert record.close_reason == "server closed"
+
+
+def test_garbage_from_the_client_reaches_the_upstream_instead_of_its_bytes() -> None:
+    with (
+        proxied(sd.faults.garbage(12, direction="from_client"), seed=1) as proxy,
+        connect(proxy) as client,
+    ):
+        client.sendall(b"PING\r\n")
+        assert recv_until_closed(client) == b""  # closed as the garbage went: the echo is too late
+        wait_for(lambda: proxy.upstream_server.recording.connections[0].closed)
+    [junk] = proxy.upstream_server.recording.requests
+    assert len(junk) == 12 and junk != b"PING\r\n"
+    [record] = proxy.recording.connections
+    assert record.faults == ["garbage: 12 random bytes instead of 6 from the client, then close"]
+    assert record.received == b"PING\r\n"  # what the client sent
+    # The cassette holds what was read from each side: the client's bytes, the upstream's answer.
+    assert cassette_events(proxy) == [
+        ("data", "client", b"PING\r\n"),
+        ("close", "client", b"fin"),
+        ("data", "server", junk),
+        ("close", "server", b"fin"),
+    ]
+
+
 def test_garbage_replaces_the_reply_then_closes_and_repeats_with_the_seed() -> None:
     got = []
     for _ in range(2):
@@ -545,4 +583,18 @@ def test_new_episodes_applies_faults_to_the_connections_it_forwards() -> None:
     assert [(e.side, bytes(e.payload)) for e in new.events if isinstance(e, DataEvent)] == [
         ("client", b"new\n"),
         ("server", b"new\n"),
+    ]
+
+
+def test_faults_through_a_unix_stream_proxy() -> None:
+    upstream = sd.UnixStreamServer(framing=sd.raw())
+    upstream.on(sd.ANY).reply(lambda message: message)
+    faults = [sd.faults.slicer(2, delay=0.1), sd.faults.close_after(5)]
+    with proxied(*faults, upstream=upstream, kind="unix") as proxy, connect(proxy) as client:
+        client.sendall(b"abcdefgh")
+        reads = [client.recv(100) for _ in range(4)]
+    assert reads == [b"ab", b"cd", b"e", b""]
+    assert proxy.recording.connections[0].faults == [
+        "slicer: pieces of 2 bytes 0.1 s apart to the client",
+        "close after 5 bytes to the client",
     ]
