@@ -119,7 +119,8 @@ class Pump:
         self.fault_list = server.faults
         #: Made once the fault list changed (before this connection or during it).
         self.faults: PumpFaults | None = None
-        self._selector: selectors.BaseSelector | None = None
+        #: What the loop waits on (the faults' wake socket joins it).
+        self.selector: selectors.BaseSelector | None = None
 
     # -- the loop ----------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Pump:
         sockets = {inbound.source_fd: (inbound, outbound) for inbound, outbound in self.pairs}
         masks = {up.source_fd: 0, down.source_fd: 0}
         with selectors.DefaultSelector() as selector:
-            self._selector = selector
+            self.selector = selector
             try:
                 self._loop(first, selector, sockets, masks)
             finally:
@@ -187,13 +188,6 @@ class Pump:
         if self.faults is None:
             self.faults = PumpFaults(self, opening=False)
         return self.faults
-
-    def watch(self, fd: int) -> None:
-        """Have select() wake when ``fd`` is readable too."""
-        cast(selectors.BaseSelector, self._selector).register(fd, selectors.EVENT_READ)
-
-    def unwatch(self, fd: int) -> None:
-        cast(selectors.BaseSelector, self._selector).unregister(fd)
 
     def _over(self) -> bool:
         if self.reset_by is not None or self.refused:
@@ -326,13 +320,6 @@ class Pump:
             d.queue.append(data)
             d.queued += len(data)
         return True
-
-    def plain_take(self, d: _Direction, data: bytes) -> None:
-        """Record ``data`` and queue it as it came (no fault acts on ``d`` now)."""
-        self.record(d.side, data)
-        if self.deadline is None:
-            d.queue.append(data)
-            d.queued += len(data)
 
     def _starts_tls(self, data: bytes) -> bool:
         """Does this client turn open a TLS session the proxy cannot see into?

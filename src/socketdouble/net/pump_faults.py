@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import selectors
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..core.recording import ConnectionRecord
 from ..core.stream_faults import ConnectionFaults, Ending
@@ -86,7 +87,10 @@ class PumpFaults:
         self.faults.refresh()
         flow = self.faults.flow(d.flow)
         if pump.deadline is not None or not (flow.active or d.held or self.closing):
-            pump.plain_take(d, data)  # no fault on this direction now: as without faults
+            pump.record(d.side, data)  # no fault on this direction now: as without faults
+            if pump.deadline is None:  # once stop() came, nothing more is written
+                d.queue.append(data)
+                d.queued += len(data)
             return
         now = time.monotonic()
         if d.side == "client":
@@ -217,14 +221,14 @@ class PumpFaults:
         pump = self.pump
         self._wake = socket.socketpair()
         pump.server.track_fd(pump.session, self._wake[0].fileno())
-        pump.watch(self._wake[0].fileno())
+        cast(selectors.BaseSelector, pump.selector).register(self._wake[0].fileno(), selectors.EVENT_READ)
         self._watched = True
 
     def woken(self) -> None:
         """stop() shut the wake socket down: wait on it no more (it stays readable)."""
         if self._wake is not None and self._watched:
             self._watched = False
-            self.pump.unwatch(self._wake[0].fileno())
+            cast(selectors.BaseSelector, self.pump.selector).unregister(self._wake[0].fileno())
 
     def finish(self) -> None:
         """The pump ended: note what a fault kept from passing; free the wake socket."""
