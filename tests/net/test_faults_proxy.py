@@ -38,7 +38,9 @@ def proxied(*faults: sd.Fault, upstream: sd.BaseServer | None = None, **kwargs: 
     """A started proxy with ``faults`` in front of ``upstream`` (an echo by default)."""
     server = upstream if upstream is not None else echo_upstream()
     with server:
-        proxy: Any = sd.RecordingProxy(server.address, faults=list(faults), **kwargs)
+        if faults:  # none: the proxy starts as one that never had a fault (version 0)
+            kwargs["faults"] = list(faults)
+        proxy: Any = sd.RecordingProxy(server.address, **kwargs)
         proxy.upstream_server = server
         with proxy:
             yield proxy
@@ -88,6 +90,20 @@ def round_trip(client: socket.socket, data: bytes) -> float:
     client.sendall(data)
     assert recv_exactly(client, len(data)) == data
     return time.monotonic() - started
+
+
+@pytest.mark.parametrize("given", [None, []])
+def test_a_proxy_that_never_had_a_fault_does_no_fault_work(
+    given: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("fault work on a proxy with no faults")
+
+    monkeypatch.setattr(pump, "PumpFaults", never)
+    upstream = echo_upstream()
+    with upstream, sd.RecordingProxy(upstream.address, faults=given) as proxy, connect(proxy) as client:
+        assert round_trip(client, b"plain") < 5
+    proxy.check()
 
 
 # -- latency, bandwidth, slicer: what passes, and when ------------------------------------
@@ -239,6 +255,18 @@ def test_a_reset_at_accept_resets_before_anything_passes(fault: sd.Fault) -> Non
     text = "reset at accept" if fault.name == "reset" else "refused: reset at accept"
     assert proxy.recording.connections[0].faults == [text]
     assert proxy.upstream_server.recording.requests == []
+
+
+def test_refuse_added_while_a_connection_is_open_refuses_only_new_ones() -> None:
+    with proxied() as proxy, connect(proxy) as client:
+        assert round_trip(client, b"one") < 5
+        proxy.faults.append(sd.faults.refuse())
+        assert round_trip(client, b"two") < 5  # the open connection goes on
+        with pytest.raises(ConnectionResetError), connect(proxy) as late:
+            late.sendall(b"three")
+            late.recv(100)
+        proxy.wait_for_connections(2)
+    assert [record.faults for record in proxy.recording.connections] == [[], ["refused: reset at accept"]]
 
 
 def test_a_reset_added_while_the_connection_is_open_is_still_an_rst() -> None:

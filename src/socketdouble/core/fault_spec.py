@@ -165,9 +165,12 @@ class FaultList(MutableSequence[Fault]):
         self._items: list[Fault] = []
         self._lock = threading.Lock()
         #: Bumped on every change; connections compare it with the last one they saw.
+        #: 0 while no fault was ever in the list: then a server does no fault work at all.
         self.version = 0
         if faults is not None:
             self.replace(faults)
+            if not self._items:
+                self.version = 0  # faults=[] is no fault: the server stays on its plain path
 
     def replace(self, faults: Iterable[Fault]) -> None:
         """Put ``faults`` in place of the list's contents (``server.faults = [...]``)."""
