@@ -160,7 +160,7 @@ def test_a_client_retry_survives_a_reset_of_the_first_connection(
     finally:
         client.close()
     first, second = proxy.wait_for_connections(2)
-    assert (first.faults, first.close_reason) == (["reset after 2 bytes to the client"], "server reset")
+    assert (first.faults, first.close_reason) == (["reset after 2 bytes to the client"], "fault: reset")
     assert second.faults == []
 
 

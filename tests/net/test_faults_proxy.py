@@ -18,7 +18,7 @@ import pytest
 import trustme
 
 import socketdouble as sd
-from socketdouble.core.cassette import Cassette, DataEvent, RecordedConnection
+from socketdouble.core.cassette import Cassette, CloseEvent, DataEvent, RecordedConnection
 from socketdouble.core.events import EventKind
 from socketdouble.core.fault_spec import Direction, fault_random
 from socketdouble.net import pump
@@ -214,7 +214,7 @@ def test_reset_after_bytes_to_the_client_is_a_real_rst() -> None:
         assert read_until_reset(client) == b"0123"
     [record] = proxy.recording.connections
     assert record.faults == ["reset after 4 bytes to the client"]
-    assert record.close_reason == "server reset"
+    assert record.close_reason == "fault: reset"
     assert cassette_events(proxy) == [
         ("data", "client", b"0123456789"),
         ("data", "server", b"0123456789"),
@@ -295,8 +295,9 @@ def test_blackhole_to_the_client_holds_the_connection_until_the_client_closes() 
     assert record.faults == ["blackhole after 2 bytes to the client: nothing more passes"]
     assert record.sent == b"ab"
     assert record.close_reason == "client closed"
-    assert "6 byte(s) from the upstream to the client not passed on: a fault kept them" in [
-        event.text for event in record.events if event.kind is EventKind.NOTE
+    assert [event.text for event in record.events if event.kind is EventKind.NOTE] == [
+        "withheld by a fault: 2 byte(s) to the client",  # what came with the two that passed
+        "withheld by a fault: 4 byte(s) to the client",
     ]
     data = [(side, payload) for kind, side, payload in cassette_events(proxy) if kind == "data"]
     assert data == [("client", b"abcd"), ("server", b"abcd"), ("client", b"efgh"), ("server", b"efgh")]
@@ -327,7 +328,7 @@ def test_timeout_closes_a_blackholed_connection_after_its_seconds() -> None:
         assert time.monotonic() - started >= 0.3
     [record] = proxy.recording.connections
     assert record.faults == ["timeout after 1 bytes to the client: nothing more passes, closed 0.3 s later"]
-    assert record.close_reason == "server closed"
+    assert record.close_reason == "fault: closed"
 
 
 def test_timeout_from_the_client_closes_after_its_seconds() -> None:
@@ -343,7 +344,7 @@ def test_timeout_from_the_client_closes_after_its_seconds() -> None:
     assert proxy.upstream_server.recording.requests == [b"xy"]
     [record] = proxy.recording.connections
     assert record.faults == ["timeout after 2 bytes from the client: nothing more passes, closed 0.3 s later"]
-    assert record.close_reason == "server closed"
+    assert record.close_reason == "fault: closed"
 
 
 def test_garbage_from_the_client_reaches_the_upstream_instead_of_its_bytes() -> None:
@@ -378,22 +379,24 @@ def test_garbage_replaces_the_reply_then_closes_and_repeats_with_the_seed() -> N
         assert record.faults == ["garbage: 16 random bytes instead of 6 to the client, then close"]
         assert record.sent == got[-1]  # the recording shows what was sent: the garbage
         notes = [event.text for event in record.events if event.kind is EventKind.NOTE]
-        assert notes == ["6 byte(s) from the upstream to the client not passed on: a fault kept them"]
+        assert notes == ["withheld by a fault: 6 byte(s) to the client"]
     assert len(got[0]) == 16 and got[0] == got[1] and got[0] != b"PING\r\n"
 
 
 def test_slow_close_delays_the_upstreams_close() -> None:
     upstream = sd.TCPServer(framing=sd.raw())
     upstream.on(b"QUIT").reply(b"bye").close()
-    with proxied(sd.faults.slow_close(0.4), upstream=upstream) as proxy, connect(proxy) as client:
-        client.sendall(b"QUIT")
-        assert recv_exactly(client, 3) == b"bye"
-        started = time.monotonic()
-        assert client.recv(10) == b""
-        assert time.monotonic() - started >= 0.3  # the bye came some time before the close
-    assert proxy.recording.connections[0].faults == [
-        "slow close: the upstream's close reaches the client 0.4 s late"
-    ]
+    with proxied(sd.faults.slow_close(0.4), upstream=upstream) as proxy:
+        with connect(proxy) as client:
+            client.sendall(b"QUIT")
+            assert recv_exactly(client, 3) == b"bye"
+            started = time.monotonic()
+            assert client.recv(10) == b""
+            assert time.monotonic() - started >= 0.3  # the bye came some time before the close
+        [record] = proxy.wait_for_connections(1)
+        wait_for(lambda: record.closed)
+    assert record.faults == ["slow close: the server's close comes 0.4 s late"]  # once, not twice
+    assert record.close_reason == "client closed"
 
 
 # -- the live list, seeds ------------------------------------------------------------------
@@ -478,8 +481,10 @@ def test_stop_is_prompt_with_a_blackholed_and_a_delayed_connection() -> None:
     notes = [
         e.text for record in proxy.recording.connections for e in record.events if e.kind is EventKind.NOTE
     ]
-    assert "3 byte(s) a fault delayed not passed on: the connection ended first" in notes
-    assert "3 byte(s) from the upstream to the client not passed on: a fault kept them" in notes
+    assert sorted(notes) == [
+        "not sent (3 byte(s)): the connection ended while a fault held them",  # the delayed one
+        "withheld by a fault: 3 byte(s) to the client",  # the blackholed one
+    ]
 
 
 def test_stop_is_prompt_when_both_directions_hold_delayed_bytes_over_their_bound(
@@ -592,7 +597,7 @@ def test_faults_act_on_the_plaintext_of_a_tls_client() -> None:
         assert client.recv(100) == b""
     assert reads == [b"ab", b"cd", b"e"]  # each piece its own TLS record
     [record] = proxy.recording.connections
-    assert record.close_reason == "server reset"
+    assert record.close_reason == "fault: reset"
     assert record.faults == [
         "slicer: pieces of 2 bytes 0.1 s apart to the client",
         "reset after 5 bytes to the client",
@@ -634,3 +639,22 @@ def test_faults_through_a_unix_stream_proxy() -> None:
         "slicer: pieces of 2 bytes 0.1 s apart to the client",
         "close after 5 bytes to the client",
     ]
+
+
+def test_down_resets_a_proxied_connection_a_fault_is_holding_and_up_serves_again() -> None:
+    with proxied(sd.faults.latency(0.3)) as proxy:
+        with connect(proxy) as client:
+            client.sendall(b"held")
+            wait_for(lambda: bytes_read(proxy, "server") == 4)  # its echo is in the proxy's hands
+            proxy.down()
+            with pytest.raises(ConnectionResetError):
+                client.recv(10)
+        proxy.up()
+        with connect(proxy) as client:
+            assert round_trip(client, b"again") >= 0.3
+        first, _ = proxy.wait_for_connections(2)
+        wait_for(lambda: first.closed)
+    assert first.faults == ["latency 0.3 s on data to the client", "server down: connection reset"]
+    assert first.close_reason == "fault: reset"
+    last = proxy.cassette().connections[0].events[-1]
+    assert isinstance(last, CloseEvent) and (last.side, last.how) == ("client", "reset")

@@ -32,6 +32,7 @@ from ..core.cassette import CloseHow, ConnectionLog, Redactor, Side
 from ..core.fault_spec import Flow
 from ..core.stream_faults import Piece
 from ..errors import ConfigurationError
+from .faulty_io import FAULT_RESET
 from .pump_faults import PumpFaults
 from .stream import LINGER_RESET, StreamSession
 
@@ -71,12 +72,11 @@ class _Direction:
         self.write_wants_read = False  # an SSL write waits for the socket to be readable
         self.ssl = isinstance(source, ssl.SSLSocket)
         # Faults (see pump_faults): the direction as a fault names it, the pieces a fault
-        # delays (each with its time, ahead of nothing in ``queue``: they follow it), whether
-        # a fault ended the direction, and the bytes a fault kept from passing.
+        # delays (each with its time; they follow what is in ``queue``), and whether a fault
+        # ended the direction.
         self.flow: Flow = "from_client" if side == "client" else "to_client"
         self.held: deque[Piece] = deque()
         self.cut = False
-        self.withheld = 0
 
     def wants_read(self, stopping: bool) -> bool:
         return self.reading and (stopping or self.queued < QUEUE_LIMIT)
@@ -153,9 +153,8 @@ class Pump:
         masks: dict[int, int],
     ) -> None:
         up = self.up
-        if self.fault_list.version:  # faults from the start: a reset at accept, close_after(0)...
-            self.faults = PumpFaults(self, opening=True)
-            self.faults.advance()
+        if self.fault_list.version:  # faults from the start: an ending the opening scheduled
+            self.faulted().advance()
         if first and self.reset_by is None and self._take(up, first):
             self.flush(up)
         while not self._over():
@@ -186,7 +185,7 @@ class Pump:
     def faulted(self) -> PumpFaults:
         """The connection's faults, made on first need."""
         if self.faults is None:
-            self.faults = PumpFaults(self, opening=False)
+            self.faults = PumpFaults(self)
         return self.faults
 
     def _over(self) -> bool:
@@ -412,13 +411,15 @@ class Pump:
     def _reason(self) -> str:
         if self.refused:
             return "refused: the client speaks TLS to a plain proxy"
+        if self.faults is not None and self.faults.reason is not None:
+            if self.faults.reason == FAULT_RESET:
+                self.session.reset_on_close()
+            return self.faults.reason
         if self.reset_by == "server":
             self.session.reset_on_close()
             return "server reset"
         if self.reset_by == "client":
             return "client reset"
-        if self.faults is not None and self.faults.closing:
-            return "server closed"
         if self._stopping():
             return "server stopped"
         return "client closed"

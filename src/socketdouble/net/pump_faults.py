@@ -2,14 +2,16 @@
 
 A :class:`PumpFaults` exists only on a connection of a proxy whose fault list ever
 changed (``server.faults.version != 0``); a pump without one pays an int comparison per
-chunk. Each chunk read goes through the connection's plan
-(:class:`~socketdouble.core.stream_faults.ConnectionFaults`): its pieces wait in their
-direction's ``held`` queue until their time, then join the write queue. The cassette
-keeps what was read, before faults (the upstream's traffic as it was); the recording
-shows what the client sent and, for the other way, the pieces sent to it.
+chunk. The connection's faults are its session's (``session.faulty``, which also did
+the opening plan before the pump began: a refuse or a reset at accept never gets
+here). Each chunk read goes through their plan: its pieces wait in their direction's
+``held`` queue until their time, then join the write queue. The cassette keeps what
+was read, before faults (the upstream's traffic as it was); the recording shows what
+the client sent and, for the other way, the pieces sent to it.
 
 Endings act on the client's side, and the upstream connection ends with it (in the
-cassette, as the client's close, which is what the upstream saw):
+cassette, as the client's close, which is what the upstream saw); the connection's
+close reason is the session's for a fault's ending ("fault: closed", "fault: reset"):
 
 - ``close``: what already passed is written, then the client gets a FIN and the
   upstream a FIN; the upstream is read (and recorded) until its own close.
@@ -27,43 +29,25 @@ import socket
 import time
 from typing import TYPE_CHECKING, cast
 
-from ..core.recording import ConnectionRecord
-from ..core.stream_faults import ConnectionFaults, Ending
-from .session import LINGER_RESET
+from ..core.stream_faults import ConnectionFaults, Ending, Piece, Plan
+from .faulty_io import FAULT_CLOSED, FAULT_RESET, set_linger_reset
 
 if TYPE_CHECKING:
     from .pump import Pump, _Direction
-    from .session import StreamSession
 
 __all__ = ["PumpFaults"]
-
-
-def _connection_faults(session: StreamSession, opening: bool) -> ConnectionFaults:
-    """The connection's faults; ``opening``: made as it opens, so do the opening plan
-    (reset at accept, close_after(0), a blackhole from byte 0...), which a fault added
-    later never does (``refuse()`` added now must not reset open connections).
-
-    Stand-in until the session makes them itself (``StreamSession.faults``, performing the
-    opening plan before the body runs): then this returns the session's.
-    """
-    server = session.server
-    sink = session.sink
-    number = sink.number if isinstance(sink, ConnectionRecord) else 0
-    faults = ConnectionFaults(server.faults, server.seed, number)
-    if opening:
-        for text in faults.opened(time.monotonic()).events:
-            sink.on_fault(text)
-    return faults
 
 
 class PumpFaults:
     """What the faults do to one proxied connection, driven by its :class:`~.pump.Pump`."""
 
-    def __init__(self, pump: Pump, opening: bool) -> None:
+    def __init__(self, pump: Pump) -> None:
         self.pump = pump
-        self.faults = _connection_faults(pump.session, opening)
+        self.faulty = pump.session.faulty
         self.ending: Ending | None = None  # the earliest close or reset a fault scheduled
         self.acted = False  # the ending happened
+        #: The close reason once a fault ended the connection (FAULT_RESET, FAULT_CLOSED).
+        self.reason: str | None = None
         self.closing = False  # a fault closed the connection: passing what is left, then FIN
         self.client_shut = False  # the client got its FIN
         self.fin_at: float | None = None  # when the upstream's close reaches the client (slow_close)
@@ -72,21 +56,29 @@ class PumpFaults:
         self._watched = False
         self._follow()
 
+    @property
+    def faults(self) -> ConnectionFaults | None:
+        """The connection's faults, up to date; None while none acts on it."""
+        return self.faulty.current()
+
     def _follow(self) -> None:
         """Mark the directions a fault ended, and note the earliest ending."""
+        faults = self.faulty.faults
+        if faults is None:
+            return
         for d in self.pump.directions:
-            d.cut = d.cut or self.faults.flow(d.flow).ended is not None
+            d.cut = d.cut or faults.flow(d.flow).ended is not None
         if not self.acted:
-            self.ending = self.faults.ending()
+            self.ending = faults.ending()
 
     # -- chunks --------------------------------------------------------------------
 
     def take(self, d: _Direction, data: bytes) -> None:
         """Record ``data`` read from ``d.source`` and queue what the faults let through."""
         pump = self.pump
-        self.faults.refresh()
-        flow = self.faults.flow(d.flow)
-        if pump.deadline is not None or not (flow.active or d.held or self.closing):
+        faults = self.faults
+        active = faults is not None and faults.flow(d.flow).active
+        if pump.deadline is not None or not (active or d.held or self.closing):
             pump.record(d.side, data)  # no fault on this direction now: as without faults
             if pump.deadline is None:  # once stop() came, nothing more is written
                 d.queue.append(data)
@@ -99,18 +91,17 @@ class PumpFaults:
         else:
             pump.log.data(d.side, data, now)
             if self.closing:  # the client was closed: the upstream is only read to its end
-                d.withheld += len(data)
+                pump.sink.on_note(f"withheld by a fault: {len(data)} byte(s) to the client")
                 return
-        plan = flow.chunk(data, now)
-        for text in plan.events:
-            pump.sink.on_fault(text)
-        d.withheld += plan.withheld
+        # The session's faults record the events (and withheld bytes, as a note). With none
+        # acting on this direction, the chunk still waits behind the pieces held before it.
+        plan = (self.faulty.plan(d.flow, data) if active else None) or Plan([Piece(now, data)])
         if plan.ending is not None or plan.withheld:
             self._follow()
         for piece in plan.pieces:
             d.held.append(piece)
             d.queued += len(piece.data)
-        self.release(d, now)
+        self.release(d, time.monotonic())
         if d.held and not d.wants_read(False) and self._wake is None:
             self._make_wake()
 
@@ -163,25 +154,26 @@ class PumpFaults:
             dropped = sum(len(piece.data) for piece in d.held)
             d.held.clear()
             d.queued -= dropped
-            d.withheld += dropped
+            self.lost += dropped
 
     def _reset(self) -> None:
-        """RST to the client (the pump ends as on a server reset) and to the upstream."""
+        """RST to the client (by the session's close: see Pump._reason) and to the upstream."""
         pump = self.pump
         for d in pump.directions:
-            d.withheld += d.queued - sum(len(piece.data) for piece in d.held)
+            self.lost += d.queued - sum(len(piece.data) for piece in d.held)
         self._drop_held()
         for d in pump.directions:
             d.drop_queue()
-        pump.reset_by = "server"  # the client sees the reset a server sends: see Pump.reason
+        self.reason = FAULT_RESET
+        pump.reset_by = "server"  # the pump ends now, as when the upstream resets
         pump.log.close("client", "reset", time.monotonic())
-        with contextlib.suppress(OSError):  # the upstream left already: nothing to reset
-            pump.up.target.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        set_linger_reset(pump.up.target)
 
     def _close(self) -> None:
         """Close the client's side and the upstream's once what passed is written."""
         pump = self.pump
         self.closing = True
+        self.reason = FAULT_CLOSED
         self._drop_held()  # everything due went out by now; the rest never will
         pump.down.cut = True
         if pump.up.reading:  # the upstream sees the client close: so the cassette says
@@ -200,15 +192,16 @@ class PumpFaults:
         if d.cut:  # a blackhole: the client hears nothing, not even the close
             d.half_closed = True
             return False
-        self.faults.refresh()
-        delay = self.faults.closing_delay()
-        if delay <= 0:
-            return True
-        now = time.monotonic()
         if self.fin_at is None:
-            self.fin_at = now + delay
-            self.pump.sink.on_fault(f"slow close: the upstream's close reaches the client {delay} s late")
-        return now >= self.fin_at
+            delay = self.faulty.closing_delay()
+            if delay <= 0:
+                return True
+            self.fin_at = time.monotonic() + delay
+            self.pump.sink.on_fault(f"slow close: the server's close comes {delay:g} s late")
+            # The upstream's close, passed on, is the server's close: the session's own close
+            # at the end must not wait again.
+            self.pump.session._closed_slowly = True
+        return time.monotonic() >= self.fin_at
 
     # -- stop ----------------------------------------------------------------------
 
@@ -231,20 +224,14 @@ class PumpFaults:
             cast(selectors.BaseSelector, self.pump.selector).unregister(self._wake[0].fileno())
 
     def finish(self) -> None:
-        """The pump ended: note what a fault kept from passing; free the wake socket."""
+        """The pump ended: note what a fault held and never passed on; free the wake socket."""
         pump = self.pump
         for d in pump.directions:
             if d.held:
                 self.lost += sum(len(piece.data) for piece in d.held)
                 d.held.clear()
-        ways = ((pump.down, "from the upstream to the client"), (pump.up, "from the client to the upstream"))
-        for d, what in ways:
-            if d.withheld:
-                pump.sink.on_note(f"{d.withheld} byte(s) {what} not passed on: a fault kept them")
         if self.lost:
-            pump.sink.on_note(
-                f"{self.lost} byte(s) a fault delayed not passed on: the connection ended first"
-            )
+            pump.sink.on_note(f"not sent ({self.lost} byte(s)): the connection ended while a fault held them")
         if self._wake is not None:
             self.woken()
             pump.server.untrack_fd(pump.session, self._wake[0].fileno())
