@@ -61,6 +61,9 @@ class Plan:
 class _State:
     """One fault acting on one direction of one connection."""
 
+    #: Whether what it lets through, once it acts, is not the chunk's bytes (garbage).
+    replaces = False
+
     def __init__(self, fault: Fault, rng: random.Random, flow: Flow) -> None:
         self.fault = fault
         self.rng = rng
@@ -212,6 +215,8 @@ class _Timeout(_AfterBytes):
 
 
 class _Garbage(_State):
+    replaces = True
+
     def apply(self, pieces: list[Piece], events: list[str]) -> tuple[list[Piece], Ending | None]:
         if not pieces:
             return pieces, None
@@ -308,14 +313,18 @@ class FlowFaults:
             plan.withheld = len(data)
             return plan
         pieces = [Piece(now, data)]
+        replaced = False  # garbage went in place of the chunk: none of its bytes passed
         for state in self._order:
             pieces, ending = state.apply(pieces, plan.events)
-            if ending is not None and plan.ending is None:
-                plan.ending = ending
+            if ending is not None:
+                replaced = replaced or state.replaces
+                if plan.ending is None:
+                    plan.ending = ending
         if plan.ending is not None:
             last = max((piece.at for piece in pieces), default=now)
             self.ended = plan.ending = Ending(max(plan.ending.at, last), plan.ending.how)
-            plan.withheld = len(data) - sum(len(piece.data) for piece in pieces)
+            passed = 0 if replaced else sum(len(piece.data) for piece in pieces)
+            plan.withheld = len(data) - passed
         plan.pieces = pieces
         return plan
 
