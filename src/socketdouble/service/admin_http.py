@@ -74,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not 0 <= length <= MAX_BODY:
             return self._send(Reply(413, {"error": f"a body of {length} bytes; at most {MAX_BODY}"}))
         body = self.rfile.read(length)
+        self.server.answering()
         self._send(self.server.api.handle(self.command, urlsplit(self.path).path, body))
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
@@ -106,7 +107,10 @@ class _HTTPServer(HTTPServer):
     def __init__(self, host: str, port: int, api: AdminAPI) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.api = api
-        self.requests: dict[threading.Thread, socket.socket] = {}
+        #: Request threads, and the sockets of those still reading their request: close()
+        #: shuts those down (a client that connected and said nothing would hold it up).
+        self.threads: set[threading.Thread] = set()
+        self.reading: dict[threading.Thread, socket.socket] = {}
         self.requests_lock = threading.Lock()
         super().__init__((host, port), _Handler)
 
@@ -121,8 +125,14 @@ class _HTTPServer(HTTPServer):
             target=self._run, args=(request, client_address), name="socketdouble-admin-request"
         )
         with self.requests_lock:
-            self.requests[thread] = request
+            self.threads.add(thread)
+            self.reading[thread] = request
         thread.start()
+
+    def answering(self) -> None:
+        """The current request has been read: it is answered, even while closing (a wait: 503)."""
+        with self.requests_lock:
+            self.reading.pop(threading.current_thread(), None)
 
     def _run(self, request: Any, client_address: Any) -> None:
         try:
@@ -132,7 +142,8 @@ class _HTTPServer(HTTPServer):
         finally:
             self.shutdown_request(request)
             with self.requests_lock:
-                self.requests.pop(threading.current_thread(), None)
+                self.reading.pop(threading.current_thread(), None)
+                self.threads.discard(threading.current_thread())
 
 
 class AdminServer:
@@ -177,11 +188,12 @@ class AdminServer:
             self._wake_writer.send(b"x")
         self._thread.join()
         with self._http.requests_lock:
-            requests = dict(self._http.requests)
-        for request in requests.values():
+            reading = list(self._http.reading.values())
+            threads = list(self._http.threads)
+        for request in reading:
             with contextlib.suppress(OSError):  # finished meanwhile: closed already
                 request.shutdown(socket.SHUT_RDWR)
-        for thread in requests:
+        for thread in threads:
             thread.join(JOIN_TIMEOUT)
         self._http.server_close()
         self._wake_reader.close()

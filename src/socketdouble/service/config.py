@@ -81,19 +81,19 @@ def parse_text(text: str, *, is_json: bool, base: Path, allow_remote: bool = Fal
         try:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            raise ConfigError("", _toml_problem(str(error))) from None
+            raise ConfigError("", _toml_problem(str(error), text)) from None
     return parse(document, base=base, allow_remote=allow_remote)
 
 
-def _toml_problem(message: str) -> str:
+def _toml_problem(message: str, text: str) -> str:
     """tomllib's "Invalid value (at line 3, column 9)" as "line 3, column 9: Invalid value"."""
     found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
-    if found is None:
-        found_end = re.search(r"\s*\(at end of document\)$", message)
-        if found_end is not None:
-            return f"at the end: {message[: found_end.start()]}"
-        return message
-    return f"line {found.group(1)}, column {found.group(2)}: {message[: found.start()]}"
+    if found is not None:
+        return f"line {found.group(1)}, column {found.group(2)}: {message[: found.start()]}"
+    found = re.search(r"\s*\(at end of document\)$", message)
+    if found is not None:
+        return f"line {text.count(chr(10)) + 1}, at the end: {message[: found.start()]}"
+    return message
 
 
 def parse(document: Any, *, base: Path, allow_remote: bool = False) -> Config:

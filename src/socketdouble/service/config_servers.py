@@ -287,8 +287,7 @@ def _framing(value: Any, path: str) -> Framing:
 
 def _replay(spec: ServerSpec, data: dict[str, Any], path: str, base: Path) -> None:
     source = string(data, "replay", path)
-    if source is None:
-        raise ConfigError(join(path, "replay"), f"expected a cassette path, not {described(data['replay'])}")
+    assert source is not None  # the role is "replay" because the key is there
     try:
         spec.cassette = load(base / source)
     except CassetteError as error:
@@ -309,8 +308,8 @@ def _replay(spec: ServerSpec, data: dict[str, Any], path: str, base: Path) -> No
 def _proxy(spec: ServerSpec, data: dict[str, Any], path: str, base: Path) -> None:
     upstream = string(data, "proxy", path)
     where = join(path, "proxy")
-    if upstream is None or not upstream:
-        raise ConfigError(where, f'expected "HOST:PORT" or a socket path, not {described(data["proxy"])}')
+    if not upstream:
+        raise ConfigError(where, 'expected "HOST:PORT" or a socket path, not an empty string')
     as_path = "/" in upstream
     spec.kind = _choice(data, "kind", path, _CASSETTE_KINDS, "unix" if as_path else "tcp")
     if spec.kind in _UNIX_KINDS:
