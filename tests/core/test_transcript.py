@@ -47,3 +47,15 @@ def test_the_view_is_a_snapshot() -> None:
     connection.on_message(b"later\n")
     assert view.requests == 0 and len(view.connections[0].events) == 1
     assert "later" in recording.transcript() and "later" not in render(view)
+
+
+def test_fault_events_and_the_seed_once_a_fault_acted() -> None:
+    recording = Recording("flaky")
+    recording.seed = 1234
+    record = recording.open_connection(("127.0.0.1", 5))
+    assert "seed" not in recording.transcript()  # no fault acted: the seed says nothing
+    record.on_fault("reset after 3 bytes to the client")
+    text = recording.transcript()
+    assert text.splitlines()[0].endswith("(faults seeded with seed=1234)")
+    assert "~~ fault: reset after 3 bytes to the client" in text
+    assert record.faults == ["reset after 3 bytes to the client"]
