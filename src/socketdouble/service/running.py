@@ -110,9 +110,13 @@ class ServedDoubles:
         with self._lock:
             served = self._served.get(name)
             if served is None:
-                known = ", ".join(self._served) or "none"
-                raise UnknownServer(f"no server named {name!r}; the servers: {known}")
+                raise self._unknown(name)
             return served
+
+    def _unknown(self, name: str) -> UnknownServer:
+        # The caller holds the lock.
+        known = ", ".join(self._served) or "none"
+        return UnknownServer(f"no server named {name!r}; the servers: {known}")
 
     def entries(self) -> dict[str, dict[str, Any]]:
         """Every double's ready-line entry, in the order they were added."""
@@ -127,9 +131,10 @@ class ServedDoubles:
 
     def remove(self, name: str) -> dict[str, Any]:
         """Stop the double ``name``, write its cassette, and say how its check went."""
-        served = self.get(name)
         with self._lock:
-            self._served.pop(name, None)
+            served = self._served.pop(name, None)
+            if served is None:
+                raise self._unknown(name)
         problems = _stopped(served.server)
         result: dict[str, Any] = {"ok": not problems, "problems": problems}
         note, written = self._save(served)
