@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.matchers import ANY, Matcher, prefix, regex
+from ..core.matchers import ANY, Matcher, as_matcher, prefix, regex
 from ..core.rules import Rule
 from ..core.script import Script
 from ..errors import ConfigurationError
@@ -65,7 +65,7 @@ def _matcher(data: Mapping[str, Any], path: str, keys: tuple[str, ...], what: st
     if key in (exact, exact_hex):
         found = bytes_value(data, exact, path)
         assert found is not None
-        return _exact(found)
+        return as_matcher(found)
     if key in (start, start_hex):
         found = bytes_value(data, start, path)
         assert found is not None
@@ -82,12 +82,6 @@ def _matcher(data: Mapping[str, Any], path: str, keys: tuple[str, ...], what: st
             join(path, anything), f"expected true (match every message), not {described(data[anything])}"
         )
     return ANY
-
-
-def _exact(expected: bytes) -> Matcher:
-    from ..core.matchers import as_matcher
-
-    return as_matcher(expected)
 
 
 @dataclass(frozen=True)
@@ -154,9 +148,9 @@ def parse_script(value: Any, path: str) -> Script:
         actions = {key.removesuffix("_hex") for key in step}
         actions = {"expect" if key.startswith("expect") else key for key in actions}
         if len(actions) != 1:
-            what = "nothing" if not actions else " and ".join(sorted(actions))
+            what = "this one does nothing" if not actions else f"not {' and '.join(sorted(actions))}"
             raise ConfigError(
-                step_path, f"a step does one thing (send, expect, sleep, close or reset), not {what}"
+                step_path, f"a step does one thing (send, expect, sleep, close or reset), {what}"
             )
         (action,) = actions
         if action == "send":

@@ -18,8 +18,6 @@ import trustme
 
 from ..core.cassette import Cassette, load
 from ..core.fault_spec import Fault
-from ..core.framing import Framing, length_prefixed, lines, raw
-from ..core.http_framing import http
 from ..core.script import Script
 from ..errors import CassetteError, ConfigurationError
 from ..net.datagram import UDPServer, UnixDatagramServer
@@ -30,13 +28,13 @@ from ..net.stream import TCPServer, UnixStreamServer
 from ..net.tls import TLSServer
 from ..net.upstream import UpstreamAddress
 from .config_faults import parse_fault
+from .config_framing import parse_framing
 from .config_rules import RuleSpec, parse_rule, parse_script
 from .config_values import (
     ConfigError,
     boolean,
     bytes_value,
     check_keys,
-    described,
     integer,
     join,
     number,
@@ -210,7 +208,7 @@ def _scripted(spec: ServerSpec, data: dict[str, Any], path: str) -> None:
             raise ConfigError(
                 join(path, "framing"), f"a {spec.kind} server gets whole datagrams; drop framing"
             )
-        spec.options["framing"] = _framing(data["framing"], join(path, "framing"))
+        spec.options["framing"] = parse_framing(data["framing"], join(path, "framing"))
     spec.greeting = bytes_value(data, "greeting", path)
     if spec.greeting is not None and spec.kind not in _STREAM_KINDS:
         key = "greeting" if "greeting" in data else "greeting_hex"
@@ -233,56 +231,6 @@ def _scripted(spec: ServerSpec, data: dict[str, Any], path: str) -> None:
                 join(path, "client_auth"), f'client certificates need kind = "tls", not {spec.kind!r}'
             )
         spec.options["client_auth"] = boolean(data, "client_auth", path)
-
-
-def _framing(value: Any, path: str) -> Framing:
-    """``"lines"``, ``"raw"``, ``"http"``, ``"length_prefixed"``, or a table of one of them with options."""
-    makers = ("lines", "raw", "http", "length_prefixed")
-    if isinstance(value, str):
-        if value not in makers:
-            raise ConfigError(path, f"{value!r} is not one of {', '.join(makers)}")
-        name, options = value, dict[str, Any]()
-    elif isinstance(value, dict) and len(value) == 1:
-        ((name, options),) = value.items()
-        if name not in makers:
-            raise ConfigError(join(path, name), f"unknown framing; choose one of {', '.join(makers)}")
-        options = table(options, join(path, name))
-    else:
-        raise ConfigError(
-            path,
-            f'expected "lines", "raw", "http", "length_prefixed" or {{lines = {{delimiter = "\\r\\n"}}}}, '
-            f"not {described(value)}",
-        )
-    where = join(path, name) if isinstance(value, dict) else path
-    allowed = {
-        "lines": ("delimiter", "delimiter_hex", "max_length"),
-        "raw": (),
-        "http": ("max_head", "max_body"),
-        "length_prefixed": ("size", "byteorder", "max_length"),
-    }[name]
-    check_keys(options, where, allowed, f"{name} framing")
-    try:
-        if name == "lines":
-            delimiter = bytes_value(options, "delimiter", where)
-            kw: dict[str, Any] = {} if delimiter is None else {"delimiter": delimiter}
-            if "max_length" in options:
-                kw["max_length"] = integer(options, "max_length", where, minimum=1)
-            return lines(**kw)
-        if name == "length_prefixed":
-            kw = {key: options[key] for key in ("size", "byteorder") if key in options}
-            if "max_length" in options:
-                kw["max_length"] = integer(options, "max_length", where, minimum=0)
-            return length_prefixed(**kw)
-        if name == "http":
-            kw = {
-                key: integer(options, key, where, minimum=1)
-                for key in ("max_head", "max_body")
-                if key in options
-            }
-            return http(**kw)
-        return raw()
-    except ConfigurationError as error:
-        raise ConfigError(where, str(error)) from None
 
 
 def _replay(spec: ServerSpec, data: dict[str, Any], path: str, base: Path) -> None:
