@@ -54,7 +54,7 @@ def test_round_trip_and_deterministic_text() -> None:
     text = dumps(sample())
     assert loads(text) == sample()
     assert dumps(loads(text)) == text
-    assert text.startswith('{\n  "socketdouble_cassette": 2,\n')
+    assert text.startswith('{\n  "socketdouble_cassette": 3,\n')
     assert '"data": "PING\\r\\n"' in text  # text as text
     assert '"base64": "AP8BAmJpbmFyeQ=="' in text  # mostly binary: base64
     assert '"escaped": "Q\\\\x00\\\\x00\\\\x00\\\\x1eSELECT name FROM users\\\\x00"' in text
@@ -99,7 +99,40 @@ def test_version_1_files_are_still_read() -> None:
         DataEvent(0.1, "client", b"hi"),
         DataEvent(0.2, "server", b"\x00\xff"),
     ]
-    assert '"socketdouble_cassette": 2' in dumps(cassette)  # written back as the current version
+    assert '"socketdouble_cassette": 3' in dumps(cassette)  # written back as the current version
+
+
+def test_connections_keep_their_ip_endpoints_on_one_line() -> None:
+    cassette = Cassette(
+        "tcp",
+        [
+            RecordedConnection(
+                0.0, [DataEvent(0.1, "client", b"hi")], ("127.0.0.1", 50412), ("127.0.0.1", 6379)
+            ),
+            RecordedConnection(0.2, [], ("::1", 1), None),  # the upstream's address unknown
+            RecordedConnection(0.3, []),
+        ],
+    )
+    text = dumps(cassette)
+    assert (
+        '    {"opened": 0.0, "client": ["127.0.0.1", 50412], "server": ["127.0.0.1", 6379], "events": ['
+        in text
+    )
+    assert '    {"opened": 0.2, "client": ["::1", 1], "events": [' in text
+    assert '    {"opened": 0.3, "events": [' in text
+    assert loads(text) == cassette
+    assert dumps(loads(text)) == text
+
+
+def test_addresses_are_read_as_ipaddress_writes_them() -> None:
+    [connection] = loads(connection_text('"client": ["0::1", 53]', kind="udp")).connections
+    assert connection.client == ("::1", 53)
+
+
+def test_version_2_files_are_read_without_addresses() -> None:
+    text = '{"socketdouble_cassette": 2, "kind": "tcp", "connections": [{"opened": 1, "events": []}]}'
+    [connection] = loads(text).connections
+    assert (connection.client, connection.server) == (None, None)
 
 
 def test_save_is_atomic_and_load_reads_it(tmp_path: Path) -> None:
@@ -190,6 +223,11 @@ def head(fields: str) -> str:
     return '{"socketdouble_cassette": 2, "kind": "tcp", ' + fields + "}"
 
 
+def connection_text(fields: str, kind: str = "tcp") -> str:
+    """A version 3 cassette whose only connection (on line 2) has these fields besides its events."""
+    return f'{{"socketdouble_cassette": 3, "kind": "{kind}",\n"connections": [{{{fields}, "events": []}}]}}'
+
+
 CLIENT = '"t": 0, "from": "client", '
 EVENT = '{"t": 0, "from": "client", "data": "x"}'
 
@@ -199,7 +237,7 @@ EVENT = '{"t": 0, "from": "client", "data": "x"}'
     [
         ("[]", "top level: expected a JSON object"),
         ('{"kind": "tcp"}', 'not a socketdouble cassette: the "socketdouble_cassette" version is missing'),
-        (document(version="3"), "line 2: socketdouble_cassette: format version 3 is not supported"),
+        (document(version="4"), "line 2: socketdouble_cassette: format version 4 is not supported"),
         (document(version="true"), "format version True is not supported"),  # a bool is not 1
         (document(version="1.0"), "format version 1.0 is not supported"),
         (document(version='"2"'), "format version '2' is not supported"),
@@ -237,6 +275,24 @@ EVENT = '{"t": 0, "from": "client", "data": "x"}'
         (
             document("{" + CLIENT + '"escaped": ""}', version="1"),
             'unknown field "escaped" (it came in version 2',
+        ),
+        (
+            head('"connections": [{"client": ["127.0.0.1", 1], "events": []}]'),
+            'connection 1: unknown field "client" (it came in version 3; this file says version 2)',
+        ),
+        (
+            connection_text('"client": "127.0.0.1:5"'),
+            'line 2: connection 1: "client" must be ["IP address", port]',
+        ),
+        (connection_text('"server": ["127.0.0.1"]'), '"server" must be ["IP address", port], as'),
+        (connection_text('"client": ["localhost", 5]'), ": 'localhost' is not an IP address"),
+        (connection_text('"client": [7, 5]'), ": 7 is not an IP address"),
+        (connection_text('"server": ["::1", 65536]'), "the port 65536 is not an integer from 0 to 65535"),
+        (connection_text('"server": ["::1", true]'), "the port True is not an integer"),
+        (connection_text('"server": null'), '"server" must be ["IP address", port], as'),
+        (
+            connection_text('"client": ["127.0.0.1", 5]', kind="unix"),
+            '"client" is an IP address, which a unix connection has not; drop "client"',
         ),
         (document("[1]"), "connection 1, event 1: expected a JSON object, not [1]"),
         (event(CLIENT + '"data": "\\ud800"'), "\"data\" holds '\\ud800', a lone surrogate"),

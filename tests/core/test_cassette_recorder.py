@@ -79,3 +79,26 @@ def test_a_bad_kind_is_a_configuration_error_naming_the_kinds() -> None:
         ConfigurationError, match="kind='sctp' is not a cassette kind; use one of tcp, udp, unix"
     ):
         CassetteRecorder("sctp")
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "kept"),
+    [
+        (("127.0.0.1", 50412), ("127.0.0.1", 6379), (("127.0.0.1", 50412), ("127.0.0.1", 6379))),
+        (("::1", 50412, 0, 0), ("::1", 6379), (("::1", 50412), ("::1", 6379))),  # IPv6: four fields
+        (
+            ("fe80::1%lo", 5, 0, 1),
+            ("localhost", 6379),
+            (("fe80::1", 5), None),
+        ),  # scope dropped; names not kept
+        ("", "/tmp/redis.sock", (None, None)),  # Unix: an unbound peer and a path
+        (None, ("127.0.0.1", True), (None, None)),
+    ],
+)
+def test_the_recorder_keeps_ip_endpoints_only(
+    client: object, server: object, kept: tuple[object, object]
+) -> None:
+    recorder = CassetteRecorder("tcp")
+    recorder.open(0.0, client, server)
+    [connection] = recorder.cassette().connections
+    assert (connection.client, connection.server) == kept

@@ -19,7 +19,7 @@ from socketdouble.core.cassette import load
 from socketdouble.service.admin import AdminAPI, message_json
 from socketdouble.service.admin_http import AdminServer, AdminUnavailable, parse_admin_address
 from socketdouble.service.config import parse_text
-from socketdouble.service.running import ServedDoubles
+from socketdouble.service.served import ServedDoubles
 
 TIMEOUT = 5.0
 

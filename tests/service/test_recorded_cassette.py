@@ -30,6 +30,8 @@ def test_stream_turns_join_and_closes_say_who() -> None:
     shape = [(e.side, e.payload if isinstance(e, DataEvent) else e.how) for e in connection.events]
     assert shape[:4] == [("client", b"a\n"), ("server", b"1\n"), ("client", b"b\nbye\n"), ("server", b"ok\n")]
     assert isinstance(connection.events[4], CloseEvent) and shape[4] == ("server", "fin")
+    assert connection.server == server.address
+    assert connection.client is not None and connection.client[0] == "127.0.0.1"
     times = [event.t for event in connection.events]
     assert times == sorted(times) and times[0] >= 0
 
@@ -66,4 +68,4 @@ def test_the_cassette_replays() -> None:
 
 
 def test_an_empty_recording() -> None:
-    assert recording_cassette(Recording(), "unix").connections == []
+    assert recording_cassette(Recording(), "unix", "/tmp/s").connections == []

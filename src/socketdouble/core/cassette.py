@@ -3,11 +3,11 @@
 See ``docs/cassette-format.md`` for the specification. In short::
 
     {
-      "socketdouble_cassette": 2,
+      "socketdouble_cassette": 3,
       "kind": "tcp",
       "redact": [],
       "connections": [
-        {"opened": 0.0, "events": [
+        {"opened": 0.0, "client": ["127.0.0.1", 50412], "server": ["127.0.0.1", 6379], "events": [
           {"t": 0.000412, "from": "client", "data": "PING\\r\\n"},
           {"t": 0.000801, "from": "server", "escaped": "+PONG\\\\x00\\\\r\\\\n"},
           {"t": 0.002104, "from": "client", "close": "fin"}
@@ -15,6 +15,7 @@ See ``docs/cassette-format.md`` for the specification. In short::
       ]
     }
 
+A connection's ``"client"`` and ``"server"`` IP endpoints are optional (version 3).
 A payload is ``"data"`` (text) when it is UTF-8 made of printable characters, tabs, CR
 and LF; ``"escaped"`` when at least 75% of its bytes are printable ASCII, TAB, CR or LF
 (see :mod:`.payload`); else ``"base64"``. Nothing is ever loaded with pickle or another
@@ -35,6 +36,7 @@ from .cassette_model import (
     CloseEvent,
     CloseHow,
     DataEvent,
+    InetAddress,
     RecordedConnection,
     Redactor,
     Side,
@@ -53,6 +55,7 @@ __all__ = [
     "CloseHow",
     "ConnectionLog",
     "DataEvent",
+    "InetAddress",
     "RecordedConnection",
     "Redactor",
     "Side",

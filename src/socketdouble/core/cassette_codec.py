@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from .cassette_model import (
     CassetteEvent,
     CloseEvent,
     DataEvent,
+    InetAddress,
     RecordedConnection,
     Redactor,
 )
@@ -31,14 +33,21 @@ from .payload import escape, is_mostly_printable, is_text, unescape
 
 __all__ = ["MAX_SECONDS", "VERSION", "dumps", "load", "loads", "payload_field", "save"]
 
-VERSION = 2
+VERSION = 3
 #: Versions this module reads, with the payload fields each one knows.
-_PAYLOAD_FIELDS = {1: ("data", "base64"), 2: ("data", "escaped", "base64")}
+_PAYLOAD_FIELDS = {1: ("data", "base64"), 2: ("data", "escaped", "base64"), 3: ("data", "escaped", "base64")}
+#: The fields of a connection, by version: version 3 adds its IP endpoints.
+_CONNECTION_FIELDS = {
+    1: ("opened", "events"),
+    2: ("opened", "events"),
+    3: ("opened", "client", "server", "events"),
+}
+#: The version that brought a field, for the error that meets it in an older file.
+_SINCE = {"escaped": 2, "client": 3, "server": 3}
 #: Times beyond this (about 115 days) are a mistake, not a recording; replay would wait that long.
 MAX_SECONDS = 1e7
 
 _TOP_FIELDS = ("socketdouble_cassette", "kind", "redact", "connections")
-_CONNECTION_FIELDS = ("opened", "events")
 _Path = tuple[str | int, ...]
 
 # -- writing -------------------------------------------------------------------
@@ -79,7 +88,12 @@ def dumps(cassette: Cassette) -> str:
         '  "connections": [',
     ]
     for number, connection in enumerate(cassette.connections):
-        lines.append(f'    {{"opened": {_seconds(connection.opened, "opened")}, "events": [')
+        endpoints = "".join(
+            f', "{name}": {json.dumps([address[0], address[1]])}'
+            for name, address in (("client", connection.client), ("server", connection.server))
+            if address is not None
+        )
+        lines.append(f'    {{"opened": {_seconds(connection.opened, "opened")}{endpoints}, "events": [')
         if connection.events:
             lines.append(",\n".join(f"      {_event_json(event)}" for event in connection.events))
         closing = "    ]}" + ("," if number < len(cassette.connections) - 1 else "")
@@ -168,6 +182,7 @@ class _Reader:
         self.source = source
         self.text = text
         self.version = VERSION
+        self.kind = "tcp"
 
     def fail(self, path: _Path, problem: str) -> CassetteError:
         if len(path) >= 2 and path[0] == "connections":
@@ -183,8 +198,8 @@ class _Reader:
         for key in value:
             if key not in fields:
                 later = ""
-                if key == "escaped":
-                    later = f" (it came in version 2; this file says version {self.version})"
+                if _SINCE.get(key, 0) > self.version:
+                    later = f" (it came in version {_SINCE[key]}; this file says version {self.version})"
                 raise self.fail((*path, key), f'unknown field "{key}"{later}; {what} has {_fields(fields)}')
 
     def cassette(self, document: Any) -> Cassette:
@@ -210,6 +225,7 @@ class _Reader:
         connections = document.get("connections")
         if not isinstance(connections, list):
             raise self.fail(("connections",), f"expected a list of connections, not {_short(connections)}")
+        self.kind = kind
         return Cassette(kind, [self.connection(i, c) for i, c in enumerate(connections)], patterns)
 
     def redact(self, value: Any) -> list[bytes]:
@@ -239,10 +255,33 @@ class _Reader:
         path: _Path = ("connections", index)
         if not isinstance(value, dict) or not isinstance(value.get("events"), list):
             raise self.fail(path, 'expected {"opened": seconds, "events": [...]}')
-        self.known(path, value, _CONNECTION_FIELDS, "a connection")
+        self.known(path, value, _CONNECTION_FIELDS[self.version], "a connection")
         opened = self.seconds((*path, "opened"), "opened", value.get("opened", 0.0))
+        client, server = (
+            self.address((*path, name), name, value[name]) if name in value else None
+            for name in ("client", "server")
+        )
         events = [self.event((*path, "events", i), e) for i, e in enumerate(value["events"])]
-        return RecordedConnection(opened, events)
+        return RecordedConnection(opened, events, client, server)
+
+    def address(self, path: _Path, name: str, value: Any) -> InetAddress:
+        if self.kind not in ("tcp", "udp"):
+            raise self.fail(
+                path, f'"{name}" is an IP address, which a {self.kind} connection has not; drop "{name}"'
+            )
+        shape = f'"{name}" must be ["IP address", port], as ["127.0.0.1", 6379] or ["::1", 6379]'
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(path, f"{shape}, not {_short(value)}")
+        host, port = value
+        if type(port) is not int or not 0 <= port <= 65535:
+            raise self.fail(path, f"{shape}: the port {_short(port)} is not an integer from 0 to 65535")
+        try:
+            ip = ipaddress.ip_address(host) if isinstance(host, str) else None
+        except ValueError:
+            ip = None
+        if ip is None:
+            raise self.fail(path, f"{shape}: {_short(host)} is not an IP address")
+        return (str(ip), port)
 
     def seconds(self, path: _Path, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -6,6 +6,7 @@ builds it from live traffic, :mod:`.playback` plays it back.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ __all__ = [
     "CloseEvent",
     "CloseHow",
     "DataEvent",
+    "InetAddress",
     "RecordedConnection",
     "Redactor",
     "Side",
+    "inet_address",
 ]
 
 KINDS = ("tcp", "udp", "unix", "unix_dgram")
@@ -51,14 +54,41 @@ class CloseEvent:
 
 
 CassetteEvent = DataEvent | CloseEvent
+InetAddress = tuple[str, int]
+"""An IP address (a literal, as :mod:`ipaddress` writes it) and a port."""
+
+
+def inet_address(address: object) -> InetAddress | None:
+    """``(ip, port)`` from a socket address (IPv6 ones have four fields), or None.
+
+    None for what is not an IP literal and a port: a Unix path, an unbound peer, a host
+    name (the cassette keeps addresses as seen, never looked up).
+    """
+    if not isinstance(address, (tuple, list)) or len(address) < 2:
+        return None
+    host, port = address[0], address[1]
+    if not isinstance(host, str) or type(port) is not int or not 0 <= port <= 65535:
+        return None
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])  # a scope ("%lo") is not part of the address
+    except ValueError:
+        return None
+    return (str(ip), port)
 
 
 @dataclass
 class RecordedConnection:
-    """One connection (datagram kinds: one peer): when it opened, and its event log."""
+    """One connection (datagram kinds: one peer): when it opened, and its event log.
+
+    ``client`` and ``server`` are the IP endpoints when they were recorded (tcp and udp
+    proxies: the client's address and the upstream's); None for Unix kinds and older
+    cassettes.
+    """
 
     opened: float
     events: list[CassetteEvent] = field(default_factory=list)
+    client: InetAddress | None = None
+    server: InetAddress | None = None
 
     def client_turns(self) -> list[bytes]:
         """What the client sent, turn by turn (datagram by datagram)."""

@@ -20,9 +20,11 @@ from .cassette_model import (
     CloseEvent,
     CloseHow,
     DataEvent,
+    InetAddress,
     RecordedConnection,
     Redactor,
     Side,
+    inet_address,
 )
 
 __all__ = ["CassetteRecorder", "ConnectionLog"]
@@ -60,9 +62,17 @@ def _frozen(payload: bytes) -> bytes:
 class ConnectionLog:
     """The event log of one live connection; safe to write from both pump threads."""
 
-    def __init__(self, recorder: CassetteRecorder, opened: float) -> None:
+    def __init__(
+        self,
+        recorder: CassetteRecorder,
+        opened: float,
+        client: InetAddress | None = None,
+        server: InetAddress | None = None,
+    ) -> None:
         self._recorder = recorder
         self._opened = opened
+        self._client = client
+        self._server = server
         self._start = opened - recorder.started
         self._events: list[CassetteEvent] = []  # finished events; the open turn is kept apart
         self._turn: _OpenTurn | None = None
@@ -98,7 +108,7 @@ class ConnectionLog:
             events = list(self._events)
             if self._turn is not None:
                 events.append(self._turn.freeze())
-        return RecordedConnection(self._start, events)
+        return RecordedConnection(self._start, events, self._client, self._server)
 
 
 class CassetteRecorder:
@@ -117,9 +127,14 @@ class CassetteRecorder:
         self.lock = threading.Lock()
         self._logs: list[ConnectionLog] = []
 
-    def open(self, now: float) -> ConnectionLog:
-        """A new connection (datagram kinds: a new peer) opened at ``now``."""
-        log = ConnectionLog(self, now)
+    def open(self, now: float, client: object = None, server: object = None) -> ConnectionLog:
+        """A new connection (datagram kinds: a new peer) opened at ``now``.
+
+        ``client`` and ``server`` are socket addresses as the socket layer has them (the
+        client's peer address, the upstream's); only IP ones are kept (see
+        :func:`~.cassette_model.inet_address`), for ``socketdouble export --pcap``.
+        """
+        log = ConnectionLog(self, now, inet_address(client), inet_address(server))
         with self.lock:
             self._logs.append(log)
         return log

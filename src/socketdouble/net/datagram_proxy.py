@@ -95,7 +95,7 @@ class DatagramProxying(DatagramServer):
             upstream.close()
             record.on_error(self._upstream.unreachable(error))
             return None
-        link = _Link(upstream, self.recorder.open(time.monotonic()), record)
+        link = _Link(upstream, self.recorder.open(time.monotonic(), peer, self._upstream.address), record)
         try:
             self._spawn(lambda: self._relay(sock, peer, link), f"upstream-{record.number}")
         except RuntimeError as error:  # cannot start a new thread

@@ -41,7 +41,7 @@ class StreamProxying(StreamServer):
                     return "server stopped"
                 session.sink.on_error(self._upstream.unreachable(error))
                 return "upstream unreachable"
-            log = self.recorder.open(time.monotonic())
+            log = self.recorder.open(time.monotonic(), session.peer, self._upstream.address)
             pump = Pump(
                 self,
                 session,

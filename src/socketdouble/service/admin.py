@@ -38,7 +38,7 @@ from .config_faults import parse_fault
 from .config_rules import parse_rule
 from .config_servers import parse_server
 from .config_values import ConfigError, check_keys, integer, number, table
-from .running import ServedDoubles, UnknownServer
+from .served import ServedDoubles, UnknownServer
 
 __all__ = ["AdminAPI", "Reply", "message_json"]
 

@@ -8,7 +8,10 @@ times they happened.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core.cassette import Cassette, CassetteEvent, CloseEvent, CloseHow, DataEvent, RecordedConnection, Side
+from ..core.cassette_model import InetAddress, inet_address
 from ..core.events import EventKind
 from ..core.recording import ConnectionRecord, Recording
 from ..net.proxy import RecordingProxy
@@ -30,16 +33,21 @@ def cassette_of(server: BaseServer, kind: str) -> Cassette:
     """The cassette of ``server``: a proxy's own, else its recording's (``kind``: the cassette's)."""
     if isinstance(server, RecordingProxy):
         return server.cassette()
-    return recording_cassette(server.recording, kind)
+    return recording_cassette(server.recording, kind, server.address)
 
 
-def recording_cassette(recording: Recording, kind: str) -> Cassette:
-    """``recording`` as a cassette of ``kind`` ("tcp", "udp", "unix" or "unix_dgram")."""
+def recording_cassette(recording: Recording, kind: str, address: Any = None) -> Cassette:
+    """``recording`` as a cassette of ``kind`` ("tcp", "udp", "unix" or "unix_dgram").
+
+    ``address``: the server's, kept with each connection (as its peer's is) when both
+    are IP endpoints, so a pcap export shows the real ports.
+    """
     datagram = kind in ("udp", "unix_dgram")
-    return Cassette(kind, [_connection(record, datagram) for record in recording.connections])
+    server = inet_address(address)
+    return Cassette(kind, [_connection(record, datagram, server) for record in recording.connections])
 
 
-def _connection(record: ConnectionRecord, datagram: bool) -> RecordedConnection:
+def _connection(record: ConnectionRecord, datagram: bool, server: InetAddress | None) -> RecordedConnection:
     opened = record.opened_at
     # (time, side, chunks) per turn, or a close: chunks are joined once, at the end.
     entries: list[tuple[float, Side, list[bytes]] | CloseEvent] = []
@@ -61,4 +69,5 @@ def _connection(record: ConnectionRecord, datagram: bool) -> RecordedConnection:
         entry if isinstance(entry, CloseEvent) else DataEvent(entry[0], entry[1], b"".join(entry[2]))
         for entry in entries
     ]
-    return RecordedConnection(max(0.0, opened), events)
+    client = inet_address(record.peer) if server is not None else None
+    return RecordedConnection(max(0.0, opened), events, client, server if client is not None else None)

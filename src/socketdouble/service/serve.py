@@ -20,7 +20,7 @@ from .admin_http import AdminServer, AdminUnavailable, parse_admin_address
 from .cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from .config import Config, ConfigError, load
 from .ready import announce, ready_line, withdraw
-from .running import ServedDoubles
+from .served import ServedDoubles
 from .signals import StopRequest
 
 __all__ = ["PROGRAM", "run"]
