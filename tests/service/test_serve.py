@@ -12,6 +12,7 @@ from pathlib import Path
 from socketdouble import ReplayServer, TCPServer
 from socketdouble.core.cassette import load
 
+from . import commands
 from .serving import program, run_to_end, serving
 
 TIMEOUT = 5.0
@@ -103,6 +104,8 @@ def test_cassettes_in_the_record_dir_replay(tmp_path: Path) -> None:
     with ReplayServer(record / "cache.json") as replay:
         assert ask(replay.port or 0, b"*1\r\n$4\r\nPING\r\n", 7) == b"+PONG\r\n"
     replay.check()
+    shown = commands.run("show", str(record / "cache.json"))
+    assert shown.returncode == 0 and "PING" in shown.stdout and "+PONG" in shown.stdout, shown
 
 
 def test_tls_writes_its_ca_beside_the_ready_file(tmp_path: Path) -> None:
