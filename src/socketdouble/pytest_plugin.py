@@ -28,6 +28,7 @@ would block is a ConfigurationError naming the flags that work (see
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -107,7 +108,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _record_mode(config)  # a bad mode is a usage error now, not in every test
+    config.stash[_settings_key] = _RunSettings(config)  # a bad mode is a usage error now, not in every test
     config.addinivalue_line(
         "markers",
         "socketdouble(check=True, report_unused_rules=True): settings for this test's socketdouble servers",
@@ -140,14 +141,38 @@ def _record_mode(config: pytest.Config) -> Any:
     return mode
 
 
-def _setting(request: pytest.FixtureRequest, name: str) -> bool:
-    marker = request.node.get_closest_marker("socketdouble")
-    if marker is not None and name in marker.kwargs:
-        return bool(marker.kwargs[name])
-    option = request.config.getoption(f"socketdouble_{name}", None)
-    if option is not None:
-        return bool(option == "true")
-    return bool(request.config.getini(f"socketdouble_{name}"))
+class _RunSettings:
+    """What the command line and the ini file say, read once per run; a test's marker overrides."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.record_mode = _record_mode(config)
+        self.check = self._default(config, "check")
+        self.report_unused_rules = self._default(config, "report_unused_rules")
+        #: Each test module's cassette folder, ``cassettes/<module name>/`` beside it.
+        self.cassette_dirs: dict[Path, Path] = {}
+
+    @staticmethod
+    def _default(config: pytest.Config, name: str) -> bool:
+        option = config.getoption(f"socketdouble_{name}", None)
+        if option is not None:
+            return bool(option == "true")
+        return bool(config.getini(f"socketdouble_{name}"))
+
+    def cassette_dir(self, module: Path) -> Path:
+        folder = self.cassette_dirs.get(module)
+        if folder is None:
+            folder = self.cassette_dirs[module] = module.parent / "cassettes" / module.stem
+        return folder
+
+
+_settings_key = pytest.StashKey[_RunSettings]()
+
+
+def _run_settings(config: pytest.Config) -> _RunSettings:
+    settings = config.stash.get(_settings_key, None)
+    if settings is None:  # a config this plugin was not configured for (registered late)
+        settings = config.stash[_settings_key] = _RunSettings(config)
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -207,15 +232,18 @@ def socketdouble(
     be too long there.
     """
     __tracebackhide__ = True
+    settings = _run_settings(request.config)
+    node = request.node
+    marker = node.get_closest_marker("socketdouble")
+    given = marker.kwargs if marker is not None else {}
     doubles = _TestDoubles(
         socketdouble_ca,
-        check=_setting(request, "check"),
-        report_unused_rules=_setting(request, "report_unused_rules"),
+        check=bool(given.get("check", settings.check)),
+        report_unused_rules=bool(given.get("report_unused_rules", settings.report_unused_rules)),
     )
     doubles.transcripts_elsewhere = True  # report sections show them, once per server
-    doubles.record_mode = _record_mode(request.config)
-    node = request.node
-    doubles.cassette_dir = node.path.parent / "cassettes" / node.path.stem
+    doubles.record_mode = settings.record_mode
+    doubles.cassette_dir = settings.cassette_dir(node.path)
     doubles.record_hint = f'pytest --socketdouble-record-mode=once "{node.nodeid}"'
     doubles.replay_hint = "--socketdouble-record-mode=none"
     doubles.default_cassette_name = default_cassette_name(

@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from socketdouble import WaitTimeout
+from socketdouble.core.events import Event, EventKind
 from socketdouble.core.payload import is_text, show_bytes
 from socketdouble.core.recording import Recording
 
@@ -109,3 +110,80 @@ def test_recording_repr_shows_its_name_and_counts() -> None:
     assert repr(recording) == (
         "<Recording 'SMTP double': 1 connection(s), 1 request(s), 1 unmatched, 0 error(s)>"
     )
+
+
+def test_a_read_and_its_messages_recorded_in_one_step_are_one_event_each() -> None:
+    recording = Recording("r")
+    batched, separate = recording.open_connection(None), recording.open_connection(None)
+    batched.on_received_messages(b"a\nb\nc", (b"a\n", b"b\n"))
+    separate.on_received(b"a\nb\nc")
+    separate.on_message(b"a\n")
+    separate.on_message(b"b\n")
+    assert (batched.received, batched.requests) == (separate.received, separate.requests)
+    assert [(e.kind, e.data) for e in batched.events] == [(e.kind, e.data) for e in separate.events]
+    assert recording.requests == [b"a\n", b"b\n", b"a\n", b"b\n"]
+    batched.on_received_messages(b"c", ())  # a read that completes nothing: bytes only
+    assert batched.received == b"a\nb\nc" + b"c"
+    assert len(batched.events) == 3
+
+
+def test_events_are_true_events_with_their_own_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    recording = Recording("r")
+    record = recording.open_connection(None)
+    ticks = iter(range(100, 200))
+    under_lock: list[bool] = []
+
+    def clock() -> float:
+        under_lock.append(recording._mutex.locked())  # read under the lock: offsets never go back
+        return float(next(ticks))
+
+    monkeypatch.setattr("socketdouble.core.recording._monotonic", clock)
+    recording.started = 100.0
+    record.on_received_messages(b"x\ny\n", (b"x\n", b"y\n"))
+    record.on_sent(b"ok")
+    record.on_message(b"z\n")
+    assert record.events[1:] == [
+        Event(0.0, EventKind.MESSAGE, b"x\n"),  # one read: one clock reading for its messages
+        Event(0.0, EventKind.MESSAGE, b"y\n"),
+        Event(1.0, EventKind.SEND, b"ok"),
+        Event(2.0, EventKind.MESSAGE, b"z\n"),
+    ]
+    assert all(type(event) is Event for event in record.events)
+    assert under_lock == [True, True, True]
+
+
+def test_offsets_never_go_back_with_many_writers() -> None:
+    recording = Recording("r")
+    record = recording.open_connection(None)
+
+    def write() -> None:
+        for _ in range(500):
+            record.on_received_messages(b"m", (b"m",))
+            record.on_sent(b"r")
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    offsets = [event.offset for event in record.events]
+    assert len(offsets) == 1 + 4 * 500 * 2
+    assert offsets == sorted(offsets)
+
+
+def test_a_waiter_wakes_once_every_message_of_a_read_is_recorded() -> None:
+    recording = Recording("r")
+    record = recording.open_connection(None)
+    waiting = threading.Event()
+    got: list[list[bytes]] = []
+
+    def wait() -> None:
+        waiting.set()
+        got.append(recording.wait_for_requests(2, timeout=5))
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    waiting.wait(5)
+    record.on_received_messages(b"1\n2\n", (b"1\n", b"2\n"))
+    thread.join(5)
+    assert got == [[b"1\n", b"2\n"]]

@@ -92,7 +92,8 @@ class _LineDecoder(Decoder):
         delimiter = self._lines.delimiter
         # The common case: nothing buffered and the read is exactly one whole line.
         if not buffer and 0 <= data.find(delimiter) == len(data) - len(delimiter):
-            self._check_length(len(data))
+            if len(data) > self._lines.max_length:
+                self._check_length(len(data))
             return [data]
         buffer += data
         messages = []

@@ -4,13 +4,19 @@ A :class:`Recording` belongs to one server. Workers write to it through each
 connection's :class:`ConnectionRecord` (the ``on_*`` methods); tests read it through
 properties that return plain lists, copied under the lock, so reading while the
 server runs is safe.
+
+The writers are on every message's path, so each takes the recording's lock once
+(the plain lock under the Condition: no Python-level ``__enter__``) and reads the
+clock once, under that lock: offsets on one recording never go backwards, whichever
+thread wrote them. :meth:`ConnectionRecord.on_received_messages` records a read and
+the messages it completed in one such step.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..errors import WaitTimeout
@@ -19,6 +25,10 @@ from .transcript import ConnectionView, RecordingView, render
 from .waiting import NOT_READY, AsyncWaiters, await_ready
 
 T = TypeVar("T")
+
+_monotonic = time.monotonic
+_tuple_new = tuple.__new__  # an Event without NamedTuple's Python-level __new__: hot path only
+_MESSAGE, _SEND = EventKind.MESSAGE, EventKind.SEND
 
 __all__ = ["ConnectionRecord", "Recording"]
 
@@ -69,20 +79,51 @@ class ConnectionRecord:
         return self.close_reason is not None
 
     def on_received(self, data: bytes) -> None:
-        with self._recording.lock:
+        """Bytes came in (framed into messages separately, by :meth:`on_message`)."""
+        with self._recording._mutex:
             self._received.append(data if type(data) is bytes else bytes(data))
 
     def on_message(self, message: bytes) -> None:
-        self._recording._add_message(self, message)
+        """A whole inbound message, as the framing cut it: logged with its time."""
+        recording = self._recording
+        with recording._mutex:  # on_received_messages(b"", (message,)), one call shorter
+            self._messages.append(message)
+            recording._requests.append(message)
+            self.events.append(_tuple_new(Event, (_monotonic() - recording.started, _MESSAGE, message, "")))
+            if recording._waiters:
+                recording._wake()
+
+    def on_received_messages(self, data: bytes, messages: Sequence[bytes]) -> None:
+        """``data`` came in and completed ``messages`` (maybe none): :meth:`on_received`,
+        then :meth:`on_message` for each, in one step (one lock, one clock reading).
+
+        The messages arrived together, so they share one offset; each is still its own
+        event. Waiters (``wait_for_requests``) wake once, after all of them.
+        """
+        recording = self._recording
+        with recording._mutex:
+            if data:
+                self._received.append(data if type(data) is bytes else bytes(data))
+            if not messages:
+                return
+            offset = _monotonic() - recording.started
+            events = self.events
+            for message in messages:
+                self._messages.append(message)
+                recording._requests.append(message)
+                events.append(_tuple_new(Event, (offset, _MESSAGE, message, "")))
+            if recording._waiters:
+                recording._wake()
 
     def on_unmatched(self, message: bytes, hint: str) -> None:
         self._recording._add_unmatched(self, message, hint)
 
     def on_sent(self, data: bytes) -> None:
+        """Bytes went out (as a whole: a failed send records only what left)."""
         recording = self._recording
-        with recording.lock:
+        with recording._mutex:
             self._sent.append(data if type(data) is bytes else bytes(data))
-            self.events.append(Event(recording.now(), EventKind.SEND, data))
+            self.events.append(_tuple_new(Event, (_monotonic() - recording.started, _SEND, data, "")))
 
     def on_error(self, error: BaseException) -> None:
         self._recording._add_error(self, error)
@@ -128,7 +169,9 @@ class Recording:
 
     def __init__(self, name: str = "server") -> None:
         self.name = name
-        self.lock = threading.Condition(threading.Lock())
+        #: The lock the writers take (C-level, cheap); ``lock`` is the Condition over it.
+        self._mutex = threading.Lock()
+        self.lock = threading.Condition(self._mutex)
         self.started = time.monotonic()
         self._connections: list[ConnectionRecord] = []
         self._requests: list[bytes] = []
@@ -275,14 +318,6 @@ class Recording:
         return f"<Recording {self.name!r}: {counts}>"
 
     # -- what workers write ----------------------------------------------------
-
-    def _add_message(self, connection: ConnectionRecord, message: bytes) -> None:
-        with self.lock:
-            connection._messages.append(message)
-            self._requests.append(message)
-            connection.events.append(Event(self.now(), EventKind.MESSAGE, message))
-            if self._waiters:
-                self._wake()
 
     def _add_unmatched(self, connection: ConnectionRecord | None, message: bytes, hint: str) -> None:
         with self.lock:

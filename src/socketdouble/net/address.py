@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import os
 import shutil
@@ -120,7 +121,7 @@ def _inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
             f"host={host!r}: give an IP address; '127.0.0.1' (the default) or '::1' for IPv6"
         )
     try:
-        address = ipaddress.ip_address(host)
+        address = _ip_address(host)
     except ValueError:
         raise ConfigurationError(
             f"host={host!r} is not an IP address; use '127.0.0.1' or '::1' "
@@ -132,6 +133,10 @@ def _inet_family(host: str, allow_remote: bool) -> socket.AddressFamily:
             "from the network; pass allow_remote=True if that is what you want"
         )
     return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+#: ``ipaddress.ip_address``, remembered: every server made parses its host, nearly always 127.0.0.1.
+_ip_address = functools.lru_cache(maxsize=64)(ipaddress.ip_address)
 
 
 def _bind_inet(sock: socket.socket, host: str, port: int) -> None:
@@ -256,8 +261,17 @@ def _remove_socket_file(path: str | None, folder: str | None, identity: tuple[in
         shutil.rmtree(folder, ignore_errors=True)  # our private folder: it holds nothing else of value
 
 
+@functools.cache
 def listen_backlog() -> int:
-    """The system's maximum listen backlog (socketserver uses 5)."""
+    """The system's maximum listen backlog (socketserver uses 5).
+
+    Read once per process: reading /proc cost every server start a tenth of a
+    millisecond, and the value only changes by an administrator's ``sysctl``.
+    """
+    return _system_backlog()
+
+
+def _system_backlog() -> int:
     try:
         with open("/proc/sys/net/core/somaxconn") as file:
             return max(int(file.read()), socket.SOMAXCONN)

@@ -10,6 +10,7 @@ that adds a keyword needs nothing more.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from typing import Any
 
@@ -35,7 +36,8 @@ class ChecksKeywords(type):
         return instance
 
 
-def accepted_keywords(cls: type) -> set[str] | None:
+@functools.lru_cache(maxsize=256)  # read once per class: every server made asks, twice in a fixture
+def accepted_keywords(cls: type) -> frozenset[str] | None:
     """Every keyword the ``__new__``/``__init__`` chain of ``cls`` accepts by name.
 
     None when a class outside socketdouble takes ``**kwargs`` in that chain: it may
@@ -56,7 +58,7 @@ def accepted_keywords(cls: type) -> set[str] | None:
                     "socketdouble."
                 ):
                     return None
-    return names - {"self", "cls"}
+    return frozenset(names - {"self", "cls"})
 
 
 def check_keywords(cls: type, kwargs: dict[str, Any], call: str) -> None:
