@@ -168,6 +168,8 @@ class FaultList(MutableSequence[Fault]):
         self.version = 0
         if faults is not None:
             self.replace(faults)
+            if not self._items:
+                self.version = 0  # faults=[]: still nothing was ever added, and servers pay nothing
 
     def replace(self, faults: Iterable[Fault]) -> None:
         """Put ``faults`` in place of the list's contents (``server.faults = [...]``)."""

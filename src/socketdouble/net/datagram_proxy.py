@@ -5,6 +5,12 @@ to the upstream); the link's relay thread forwards what the upstream answers bac
 that peer. The links are shared by the serve thread (which adds them) and stop() (which
 shuts them down), so they live under a lock, and no link is opened once stop() began:
 every relay thread is then woken by stop() and joined, or reported as abandoned.
+
+Faults act between the client and the upstream: ``from_client`` ones on each client
+datagram before it is forwarded, ``to_client`` ones on each upstream datagram before it
+is relayed back (see :mod:`.faulty_datagrams`). The cassette keeps the traffic as it was
+before faults, each side's datagrams as that side sent them; the recording shows what
+passed (what was forwarded, what the client was sent) with the fault events beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from ..core.conversation import DatagramDialogue
 from ..core.recording import ConnectionRecord
 from ..errors import HandlerError
 from .datagram import MAX_DATAGRAM, DatagramServer
-from .socketserver_adapter import send_datagram
+from .socketserver_adapter import UNBOUND, send_datagram
 from .upstream import Upstream
 
 __all__ = ["DatagramProxying"]
@@ -53,27 +59,34 @@ class DatagramProxying(DatagramServer):
         if not self.verified((data, sock), peer):
             return
         record, dialogue = self._peer(peer)
-        shown = self.redactor(data)
         with self._links_lock:
             if self._stopping.is_set():  # stop() has begun: a new relay could outlive it
+                shown = self.redactor(data)
                 record.on_note(f"datagram arrived as the proxy stopped, not forwarded: {shown!r}")
                 return
             link = self._links.get(peer)
             if link is None:
                 link = self._open_link(sock, peer, record)
                 if link is None:
-                    dialogue.datagram(shown)  # the client's datagram, which went nowhere
+                    dialogue.datagram(self.redactor(data))  # the client's datagram, which went nowhere
                     return
                 self._links[peer] = link
-        link.log.data("client", data, time.monotonic())
-        dialogue.datagram(shown)
+        link.log.data("client", data, time.monotonic())  # as the client sent it: before faults
+        if self._faults.version:  # a fault was added once: the faults see the datagram first
+            self._faulty.pass_on(record, "from_client", data, lambda got: self._forward(link, dialogue, got))
+        else:
+            self._forward(link, dialogue, data)
+
+    def _forward(self, link: _Link, dialogue: DatagramDialogue, data: bytes) -> None:
+        """Send a client datagram (past the faults) to the upstream, recorded as received."""
+        dialogue.datagram(self.redactor(data))
         try:
             link.upstream.send(data)
         except OSError as error:  # e.g. ECONNREFUSED left by an earlier datagram
             if self._stopping.is_set():  # stop() shut the link down meanwhile
-                record.on_note(f"datagram arrived as the proxy stopped, not forwarded: {error}")
+                link.record.on_note(f"datagram arrived as the proxy stopped, not forwarded: {error}")
             else:
-                record.on_error(self._upstream.unreachable(error))
+                link.record.on_error(self._upstream.unreachable(error))
 
     def _peer(self, peer: Any) -> tuple[ConnectionRecord, DatagramDialogue]:
         record, dialogue = self._peers.get(peer, (None, None))
@@ -119,8 +132,18 @@ class DatagramProxying(DatagramServer):
                 return
             if not data and self._stopping.is_set():
                 return  # stop() shut the link down
-            link.log.data("server", data, time.monotonic())
-            send_datagram(sock, data, peer, record, self.redactor(data))
+            link.log.data("server", data, time.monotonic())  # as the upstream sent it: before faults
+            self._send_out(sock, data, peer, record)
+
+    def _send_out(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+        if self._faults.version and peer not in UNBOUND:
+            self._faulty.pass_on(record, "to_client", data, lambda d: self._send_now(sock, d, peer, record))
+            return
+        send_datagram(sock, data, peer, record, self.redactor(data))
+
+    def _send_now(self, sock: socket.socket, data: bytes, peer: Any, record: ConnectionRecord) -> None:
+        # No send lock: each peer's answers come from its own relay thread, in order.
+        send_datagram(sock, data, peer, record, self.redactor(data))
 
     def _interrupt(self) -> None:
         with self._links_lock:  # _stopping is set: no link is added after this copy

@@ -133,31 +133,65 @@ class Lifecycle:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _serve_while_readable(self, sock: socket.socket, drain: Callable[[], bool]) -> None:
+    def _serve_while_readable(
+        self, sock: socket.socket, drain: Callable[[], bool], timer: Callable[[], float | None] | None = None
+    ) -> None:
         """Call ``drain`` each time ``sock`` is readable, until stop() or ``drain`` says False.
 
         The wait includes the wake-up socket, so stop() ends it at once: no polling.
         An exception from ``drain`` is recorded and serving goes on; while drain keeps
         failing, the loop backs off (up to half a second) instead of spinning.
+
+        ``timer``, when given, is called after each ``drain``: it does the work that came
+        due (datagrams a fault held back) and returns the seconds until it is due again
+        (None: nothing waits), the next wait's timeout. A thread that gives it work due
+        sooner wakes the loop with :meth:`_nudge`.
         """
         assert self._wake_reader is not None
         backoff = 0.0
+        timeout: float | None = None
         with selectors.DefaultSelector() as selector:
             selector.register(sock, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while True:
-                selector.select()
+                ready = selector.select(timeout)
                 if self._stopping.is_set():
+                    return
+                # Anything but ``sock`` alone (a timeout, the wake-up socket) may be a nudge.
+                nudged = timer is not None and (len(ready) != 1 or ready[0][0].fileobj is not sock)
+                if nudged and not self._take_nudges():
                     return
                 try:
                     if not drain():
                         return
+                    if timer is not None:
+                        timeout = timer()
                     backoff = 0.0
                 except Exception as error:
                     self._record_error(error)
                     backoff = min(max(backoff * 2, 0.01), 0.5)
                     if self._stopping.wait(backoff):
                         return
+
+    def _nudge(self) -> None:
+        """Wake the serve loop so that it asks its ``timer`` again (work due sooner came)."""
+        writer = self._wake_writer
+        if writer is not None:
+            try:
+                writer.send(b"\1", socket.MSG_DONTWAIT)
+            except OSError:  # full: the loop has bytes to wake it already; closed: stop() ended the loop
+                return
+
+    def _take_nudges(self) -> bool:
+        """Read the nudges waiting; False when stop() came (its byte may have been among them)."""
+        assert self._wake_reader is not None
+        for _ in range(16):  # a few reads empty it; anything left wakes the next wait at once
+            try:
+                if not self._wake_reader.recv(4096):
+                    break
+            except (BlockingIOError, InterruptedError):
+                break
+        return not self._stopping.is_set()
 
     def _join(self, deadline: float) -> list[threading.Thread]:
         """Join every thread but the caller's by ``deadline``; return those still alive.

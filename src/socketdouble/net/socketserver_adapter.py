@@ -12,6 +12,7 @@ import io
 import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..core.conversation import Dialogue
@@ -185,18 +186,28 @@ class RecordingSocket:
 
 
 class RecordingDatagramSocket:
-    """The server's datagram socket as a handler sees it: replies are recorded."""
+    """The server's datagram socket as a handler sees it: replies are recorded.
 
-    def __init__(self, sock: socket.socket, sink: EventSink) -> None:
+    ``send(data, address)``, when given, is how a reply goes out (the server's, through
+    its faults); by default it is sent and recorded on ``sink`` at once.
+    """
+
+    def __init__(
+        self, sock: socket.socket, sink: EventSink, send: Callable[[bytes, Any], None] | None = None
+    ) -> None:
         self._sock = sock
         self._sink = sink
+        self._send = send
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
     def sendto(self, data: Any, *args: Any) -> int:
         payload = bytes(data)
-        send_datagram(self._sock, payload, args[-1], self._sink)
+        if self._send is not None:
+            self._send(payload, args[-1])
+        else:
+            send_datagram(self._sock, payload, args[-1], self._sink)
         return len(payload)
 
     def __repr__(self) -> str:
