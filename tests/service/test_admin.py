@@ -88,6 +88,7 @@ def test_health_and_the_list(admin: Admin) -> None:
     cache = body["servers"]["cache"]
     assert cache["kind"] == "tcp" and cache["address"] == ["127.0.0.1", admin.port("cache")]
     assert (cache["requests"], cache["rules"], cache["faults"]) == (0, 1, [])
+    assert cache["seed"] == admin.doubles.get("cache").server.seed
     assert admin.call("GET", "/servers/cache")[1] == cache
 
 

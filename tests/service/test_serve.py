@@ -339,3 +339,16 @@ def test_a_record_dir_that_cannot_be_made(tmp_path: Path) -> None:
     assert refused(tmp_path, RESP, "--record-dir", str(tmp_path / "file" / "dir")) == (
         "socketdouble serve: --record-dir TMP/file/dir: cannot make it: Not a directory"
     )
+
+
+def test_faults_from_the_file_act_with_the_file_seed(tmp_path: Path) -> None:
+    text = (
+        'seed = 7\n[[servers]]\nname = "dns"\nkind = "udp"\n[[servers.rules]]\nany = true\nreply = "r"\n'
+        '[[servers.faults]]\ntype = "duplicate"\ncopies = 1\n'
+    )
+    with serving(tmp_path, text) as service, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(TIMEOUT)
+        client.sendto(b"q", service.address("dns"))
+        assert [client.recv(10), client.recv(10)] == [b"r", b"r"]  # the reply, and its duplicate
+        assert service.stop() == 0
+    assert "dns: ok, 1 request(s) on 1 connection(s), faults seeded with 7" in service.stdout

@@ -179,6 +179,7 @@ class AdminAPI:
             errors=len(recording.errors),
             rules=len(served.server.rules.rules),
             faults=[repr(fault) for fault in served.server.faults],
+            seed=served.server.seed,
         )
         return entry
 

@@ -223,6 +223,8 @@ def _section(served: Served, problems: list[str], written: str | None) -> str:
     recording = served.server.recording
     name = served.spec.name
     counts = f"{len(recording.requests)} request(s) on {len(recording.connections)} connection(s)"
+    if recording.faulted or len(served.server.faults):
+        counts += f", faults seeded with {served.server.seed}"  # seed = that in the file repeats them
     if problems:
         numbered = "\n".join(f"{i}. {problem}" for i, problem in enumerate(problems, 1))
         text = f"{name}: FAILED, {len(problems)} problem(s)\n{numbered}\n\n{recording.transcript()}"
