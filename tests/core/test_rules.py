@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 
 from socketdouble import ANY, ConfigurationError, prefix, regex
+from socketdouble.core.actions import Reset, Send, Sleep
+from socketdouble.core.conversation import Conversation
+from socketdouble.core.framing import lines
+from socketdouble.core.recording import Recording
 from socketdouble.core.rules import Answer, RuleBook
 
 
@@ -75,10 +80,10 @@ def test_close_then_reply_keeps_the_close() -> None:
     book.add(b"EXIT").reply(b"bye").close()
     book.add(b"STAY").close().reply(b"ok", close=False)
     book.add(b"BARE")
-    assert book.answer(b"QUIT") == (book.rules[0], b"bye", True)
-    assert book.answer(b"EXIT") == (book.rules[1], b"bye", True)
-    assert book.answer(b"STAY") == (book.rules[2], b"ok", False)
-    assert book.answer(b"BARE") == (book.rules[3], None, False)
+    assert book.answer(b"QUIT") == Answer(book.rules[0], b"bye", True)
+    assert book.answer(b"EXIT") == Answer(book.rules[1], b"bye", True)
+    assert book.answer(b"STAY") == Answer(book.rules[2], b"ok", False)
+    assert book.answer(b"BARE") == Answer(book.rules[3], None, False)
 
 
 # -- a rule on a running server answers only once configured ----------------------------
@@ -223,3 +228,52 @@ def test_reprs_show_the_content() -> None:
     assert repr(book.add(ANY, pending=True)) == "<Rule rule 2: on(ANY) (used 0), pending>"
     assert repr(book.add_greeting().reply(b"220 ready\r\n")) == "<Greeting b'220 ready\\r\\n'>"
     assert repr(book) == "<RuleBook 2 rule(s), 1 greeting(s)>"
+
+
+# -- delay= and reset() ----------------------------------------------------------------------
+
+
+def test_a_delayed_reply_and_a_reset_are_part_of_the_answer() -> None:
+    book = RuleBook()
+    book.add(b"SLOW").reply(b"late", delay=0.25)
+    book.add(b"CRASH").reply(b"bye").reset()
+    book.add(b"RST").reset()
+    assert book.answer(b"SLOW") == Answer(book.rules[0], b"late", False, 0.25, False)
+    assert book.answer(b"CRASH") == Answer(book.rules[1], b"bye", False, 0.0, True)
+    assert book.answer(b"RST") == Answer(book.rules[2], None, False, 0.0, True)
+
+
+def test_reset_and_close_and_reply_come_in_any_order() -> None:
+    book = RuleBook()
+    first = book.add(b"A").reset().reply(b"x", delay=1)
+    second = book.add(b"B").reply(b"x", delay=1).reset()
+    assert (first.response, first.delay, first.resets) == (b"x", 1.0, True)
+    assert (second.response, second.delay, second.resets) == (b"x", 1.0, True)
+    assert book.add(b"C").reply(b"x", delay=1).reply(b"y").delay == 0.0  # a new reply, a new delay
+
+
+def test_describe_shows_the_delay_and_the_reset() -> None:
+    book = RuleBook()
+    assert book.add(b"A").reply(b"x", delay=0.5).describe() == "rule 1: on(b'A') -> b'x' after 0.5 s"
+    assert book.add(b"B").reply(b"x").reset().describe() == "rule 2: on(b'B') -> b'x' then reset"
+    assert book.add(b"C").reset().describe() == "rule 3: on(b'C') -> reset"
+    assert book.add(b"D").reply(lambda m: None, delay=2).close().describe().endswith("after 2 s then close")
+    assert "after 0.5 s" in repr(book.rules[0])
+
+
+@pytest.mark.parametrize("delay", [-1, -0.1, float("nan"), float("inf"), "1", None, True, b"1"])
+def test_a_bad_delay_names_the_value(delay: object) -> None:
+    with pytest.raises(ConfigurationError, match=rf"delay={re.escape(repr(delay))}\): delay is the seconds"):
+        RuleBook().add(b"A").reply(b"x", delay=delay)  # type: ignore[arg-type]
+
+
+def test_conversation_sleeps_before_the_reply_and_resets_after_it() -> None:
+    book = RuleBook()
+    book.add(b"A\n").reply(b"a", delay=0.2).reset()
+    book.add(b"B\n").reply(b"b", close=True).reset()  # a reset wins over a close
+    record = Recording().open_connection(None)
+    conversation = Conversation(record, book, decoder=lines().decoder())
+    assert conversation.receive(b"A\n") == [Sleep(0.2), Send(b"a"), Reset()]
+    assert conversation.over
+    other = Conversation(Recording().open_connection(None), book, decoder=lines().decoder())
+    assert other.receive(b"B\n") == [Send(b"b"), Reset()]

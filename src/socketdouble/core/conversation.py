@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..errors import FramingError
-from .actions import Action, Close, Reset, Send
+from .actions import Action, Close, Reset, Send, Sleep
 from .events import EventSink
 from .framing import Decoder
 from .rules import RuleBook
@@ -136,7 +136,7 @@ class Conversation:
             if not self._recorder:
                 self.sink.on_unmatched(message, self._hint(message))
             return []
-        rule, response, close = answer
+        rule, response, close, delay, reset = answer
         self.sink.on_rule_used(rule.number)
         if callable(response):
             try:
@@ -154,8 +154,12 @@ class Conversation:
                     )
                 )
                 return self._track([Close()])
-        actions: list[Action] = [Send(response)] if response else []
-        if close:
+        actions: list[Action] = [Sleep(delay)] if delay else []
+        if response:
+            actions.append(Send(response))
+        if reset:
+            actions.append(Reset())
+        elif close:
             actions.append(Close())
         return self._track(actions)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, MutableSequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, overload
 
@@ -166,10 +166,17 @@ class FaultList(MutableSequence[Fault]):
         self._lock = threading.Lock()
         #: Bumped on every change; connections compare it with the last one they saw.
         self.version = 0
+        #: Called (outside the lock, in the changing thread) after every change: a server
+        #: that must act at once on some faults (connect_timeout holds its listener) sets it.
+        self.on_change: Callable[[], None] | None = None
         if faults is not None:
             self.replace(faults)
             if not self._items:
                 self.version = 0  # faults=[]: still nothing was ever added, and servers pay nothing
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def replace(self, faults: Iterable[Fault]) -> None:
         """Put ``faults`` in place of the list's contents (``server.faults = [...]``)."""
@@ -181,6 +188,7 @@ class FaultList(MutableSequence[Fault]):
         with self._lock:
             self._items[:] = checked
             self.version += 1
+        self._changed()
 
     def _checked(self, fault: object) -> Fault:
         if not isinstance(fault, Fault):
@@ -217,11 +225,13 @@ class FaultList(MutableSequence[Fault]):
         with self._lock:
             self._items[index] = checked
             self.version += 1
+        self._changed()
 
     def __delitem__(self, index: int | slice) -> None:
         with self._lock:
             del self._items[index]
             self.version += 1
+        self._changed()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -235,11 +245,13 @@ class FaultList(MutableSequence[Fault]):
         with self._lock:
             self._items.insert(index, checked)
             self.version += 1
+        self._changed()
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
             self.version += 1
+        self._changed()
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FaultList):

@@ -186,6 +186,8 @@ class Recording:
         #: The seed of the server's faults (``server.seed``); the transcript shows it once a fault acted.
         self.seed: int | None = None
         self.faulted = False
+        #: Faults that acted on the server itself, not on one connection (connect_timeout, an outage).
+        self._server_events: list[Event] = []
 
     def restart_clock(self) -> None:
         """Count offsets from now (the server started)."""
@@ -342,6 +344,18 @@ class Recording:
         """Record an error that belongs to no connection (accept loop, stop)."""
         self._add_error(None, error)
 
+    def add_fault(self, text: str) -> None:
+        """A fault acted on the server itself (its listener held full, an outage): ``text`` says what."""
+        with self.lock:
+            self._server_events.append(Event(self.now(), EventKind.FAULT, text=text))
+            self.faulted = True
+
+    @property
+    def server_faults(self) -> list[str]:
+        """What faults did to the server itself (not to one connection), in order."""
+        with self.lock:
+            return [event.text for event in self._server_events]
+
     def _view(self) -> RecordingView:
         """A frozen copy of what the transcript shows; the caller holds the lock."""
         return RecordingView(
@@ -353,6 +367,7 @@ class Recording:
             rejected=tuple(self._rejected),
             server_errors=tuple(e for e in self.errors if self.error_contexts.get(id(e)) is None),
             seed=self.seed if self.faulted else None,
+            server_events=tuple(self._server_events),
         )
 
     def _render(self) -> str:

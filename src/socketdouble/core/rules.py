@@ -7,9 +7,11 @@ every connection and may change while the server runs, so it is guarded by a loc
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
@@ -31,13 +33,36 @@ def _check_response(response: object) -> Response:
     )
 
 
+def _check_delay(delay: object) -> float:
+    seconds = float(delay) if isinstance(delay, (int, float)) and not isinstance(delay, bool) else math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigurationError(
+            f"reply(..., delay={delay!r}): delay is the seconds the reply waits, a finite number >= 0, "
+            "e.g. delay=0.2"
+        )
+    return seconds
+
+
+@dataclass(frozen=True)
+class _Reaction:
+    """What a rule does with a matched message, replaced as one so a worker never reads half of it."""
+
+    response: Response | None = None
+    close: bool = False
+    delay: float = 0.0
+    reset: bool = False
+
+
 class Rule:
     """One rule: what it matches, how often it may answer, and what it answers.
 
     ``reply()`` and ``close()`` may come in any order: ``on(m).close().reply(x)`` and
     ``on(m).reply(x).close()`` both answer ``x`` and then close; ``reply(x, close=...)``
     sets both at once, and ``close=None`` (the default) keeps an earlier ``close()``.
-    A rule with neither answers nothing: the message is accepted and recorded.
+    ``reply(x, delay=0.2)`` sends ``x`` 0.2 s after the message came (stop() cuts the
+    wait short); ``reset()`` ends the connection by RST after any reply, as a crashing
+    server would (a datagram server ends the peer's conversation instead).
+    A rule with none of these answers nothing: the message is accepted and recorded.
 
     A rule never answers half-configured. Rules added before ``start()`` are complete
     before any message can arrive. A rule added to a *running* server is *pending*
@@ -56,8 +81,7 @@ class Rule:
         self.times = times
         self.number = number
         self.used = 0
-        #: (response, close afterwards), replaced as one so a worker never reads half of it.
-        self._answer: tuple[Response | None, bool] = (None, False)
+        self._reaction = _Reaction()
         #: True while the rule waits for its answer on a running server (see the class doc).
         self.pending = False
         self._book: RuleBook | None = None
@@ -65,36 +89,60 @@ class Rule:
     @property
     def response(self) -> Response | None:
         """The bytes or callable given to ``reply()``, or None."""
-        return self._answer[0]
+        return self._reaction.response
 
     @property
     def close_after(self) -> bool:
         """True when the connection is closed after a matched message."""
-        return self._answer[1]
+        return self._reaction.close
 
-    def reply(self, response: Response, *, close: bool | None = None) -> Rule:
+    @property
+    def delay(self) -> float:
+        """Seconds the reply waits (``reply(x, delay=...)``)."""
+        return self._reaction.delay
+
+    @property
+    def resets(self) -> bool:
+        """True when a matched message is answered by RST (``reset()``)."""
+        return self._reaction.reset
+
+    def reply(self, response: Response, *, close: bool | None = None, delay: float = 0.0) -> Rule:
         """Answer a matched message with ``response``; ``close=True`` closes afterwards.
 
         ``response`` is bytes, or a callable given the message that returns the bytes
         to send (or None to send nothing). ``close=None`` keeps what an earlier
-        ``close()`` said. Returns the rule.
+        ``close()`` said. ``delay`` is the seconds the reply waits (a slow server).
+        Returns the rule.
         """
         checked = _check_response(response)
-        self._configure(checked, self.close_after if close is None else bool(close))
+        seconds = _check_delay(delay)
+        now = self._reaction
+        self._configure(_Reaction(checked, now.close if close is None else bool(close), seconds, now.reset))
         return self
 
     def close(self) -> Rule:
         """Close the connection after a matched message (after any reply)."""
-        self._configure(self.response, True)
+        now = self._reaction
+        self._configure(_Reaction(now.response, True, now.delay, now.reset))
         return self
 
-    def _configure(self, response: Response | None, close: bool) -> None:
+    def reset(self) -> Rule:
+        """Answer a matched message by RST (after any reply): ``server.on(m).reset()``.
+
+        A reset is a real one (SO_LINGER 0, then close): the client's next read fails
+        with ECONNRESET. Unix stream sockets have no RST: there it is a close.
+        """
+        now = self._reaction
+        self._configure(_Reaction(now.response, now.close, now.delay, True))
+        return self
+
+    def _configure(self, reaction: _Reaction) -> None:
         book = self._book
         if book is None:
-            self._answer = (response, close)
+            self._reaction = reaction
             return
         with book._lock:
-            self._answer = (response, close)
+            self._reaction = reaction
             self.pending = False
             book._lock.notify_all()  # a worker may be waiting for exactly this answer
 
@@ -104,10 +152,13 @@ class Rule:
 
     def describe(self) -> str:
         limit = "" if self.times is None else f", times={self.times} (used {self.used})"
-        response, close = self._answer
-        answer = "" if response is None else f" -> {_short(response)}"
-        if close:
-            answer += " then close" if response is not None else " -> close"
+        reaction = self._reaction
+        answer = "" if reaction.response is None else f" -> {_short(reaction.response)}"
+        if reaction.delay:
+            answer = (answer or " -> (nothing)") + f" after {reaction.delay:g} s"
+        ending = "reset" if reaction.reset else "close" if reaction.close else ""
+        if ending:
+            answer += f" then {ending}" if answer else f" -> {ending}"
         return f"rule {self.number}: on({self.matcher!r}{limit}){answer}"
 
     def _listed(self) -> str:
@@ -132,6 +183,10 @@ class Answer(NamedTuple):
     rule: Rule
     response: Response | None
     close: bool
+    #: Seconds the reply waits.
+    delay: float = 0.0
+    #: The connection ends by RST after any reply.
+    reset: bool = False
 
 
 class Greeting:
@@ -219,8 +274,8 @@ class RuleBook:
                     return None
                 if not rule.pending:
                     rule.used += 1
-                    response, close = rule._answer
-                    return Answer(rule, response, close)
+                    reaction = rule._reaction
+                    return Answer(rule, reaction.response, reaction.close, reaction.delay, reaction.reset)
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self.settle_timeout

@@ -38,6 +38,8 @@ class RecordingView:
     server_errors: tuple[BaseException, ...]
     #: The faults' seed, shown once a fault acted (pass it as ``seed=`` to repeat the run).
     seed: int | None = None
+    #: What faults did to the server itself (connect_timeout, an outage), in order.
+    server_events: tuple[Event, ...] = ()
 
 
 def _peer(connection: ConnectionView) -> str:
@@ -92,6 +94,9 @@ def render(recording: RecordingView) -> str:
     if recording.rejected:
         lines.append("rejected by verify_request: " + ", ".join(map(str, recording.rejected)))
     lines.extend(f"!! server error: {error!r}" for error in recording.server_errors)
+    if recording.server_events:
+        lines.append("server")
+        lines.extend(f"  {event.offset:9.4f}s ~~ fault: {event.text}" for event in recording.server_events)
     for connection in recording.connections:
         lines.extend(_render_connection(connection))
     return "\n".join(lines)

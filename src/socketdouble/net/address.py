@@ -48,6 +48,10 @@ class InetEndpoint:
         _bind_inet(sock, self.host, self.port)
         self.port = sock.getsockname()[1]
 
+    def rebind(self, sock: socket.socket) -> None:
+        """Bind again to the port bound before (a server back up after an outage)."""
+        self.bind(sock)
+
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, self.port)
@@ -84,6 +88,12 @@ class UnixEndpoint:
         except BaseException:
             _remove_socket_file(None, self._folder, None)
             raise
+
+    def rebind(self, sock: socket.socket) -> None:
+        """Bind again to the path bound before, replacing our own (closed) socket file there."""
+        assert self._path is not None
+        _remove_socket_file(self._path, None, self._identity)
+        self._identity = _bind_unix(sock, self._path)
 
     @property
     def address(self) -> Any:

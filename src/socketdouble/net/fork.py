@@ -29,6 +29,7 @@ from ..core.events import describe_error
 from ..core.recording import ConnectionRecord
 from ..core.rules import RuleBook
 from ..errors import HandlerError
+from .faulty_io import FAULT_RESET, abort
 from .session import peer_has_closed, shutdown_fd
 
 __all__ = ["ChannelSink", "Children", "Spawn", "fork_child", "kill", "relay"]
@@ -120,13 +121,15 @@ def relay(
     record: ConnectionRecord,
     rules: RuleBook,
     stopped_by_parent: Callable[[], bool] = lambda: False,
+    reset_by_parent: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Apply the child's events to ``record`` until it exits; then reap it.
 
     The child cannot tell the parent's stop() from the client's close (both are end
     of file to it); when ``stopped_by_parent()`` says the parent shut the connection
     down before the client closed it, a close the child blames on the client is
-    recorded as "server stopped".
+    recorded as "server stopped". When ``reset_by_parent()`` gives a reason (down()
+    reset the connection), the child's close is recorded with that reason.
     """
     try:
         with channel.makefile("rb") as events:
@@ -137,6 +140,8 @@ def relay(
                 kind, *args = marshal.loads(events.read(_HEADER.unpack(header)[0]))
                 if kind == "closed" and args[0] in _CLIENT_CLOSES and stopped_by_parent():
                     args = ["server stopped"]
+                if kind == "closed" and reset_by_parent() is not None:
+                    args = [reset_by_parent()]
                 _apply(kind, args, record, rules)
     finally:
         channel.close()
@@ -168,8 +173,10 @@ Spawn = Callable[[Callable[[], None], str], threading.Thread]
 @dataclass
 class _Child:
     connection: socket.socket | None  # the parent's copy of a stream connection
+    record: ConnectionRecord | None = None
     watcher: threading.Thread | None = None
     stopped_by_parent: bool = False  # interrupt() shut the connection down before the client closed it
+    reset_by_parent: str | None = None  # reset() reset the connection: the close reason
 
 
 class Children:
@@ -201,13 +208,14 @@ class Children:
         closed, and the error raised; ``connection`` is then the caller's to close.
         """
         pid, channel = fork_child(work, keep)
-        child = _Child(connection)
+        child = _Child(connection, record)
         with self._lock:
             self._live[pid] = child
 
         def watch() -> None:
             try:
-                relay(pid, channel, record, rules, lambda: child.stopped_by_parent)
+                stopped, reset = (lambda: child.stopped_by_parent), (lambda: child.reset_by_parent)
+                relay(pid, channel, record, rules, stopped, reset)
             finally:
                 with self._lock:  # forgotten before the close: interrupt() never shuts a reused number
                     self._live.pop(pid, None)
@@ -233,6 +241,17 @@ class Children:
                     fd = child.connection.fileno()
                     child.stopped_by_parent = not peer_has_closed(fd)
                     shutdown_fd(fd)
+
+    def reset(self, why: str) -> int:
+        """down(): reset every child's connection now (recording ``why``); return how many."""
+        with self._lock:
+            children = [child for child in self._live.values() if child.connection is not None]
+            for child in children:
+                assert child.connection is not None and child.record is not None
+                child.record.on_fault(why)
+                child.reset_by_parent = FAULT_RESET
+                abort(child.connection.fileno())
+        return len(children)
 
     def abandon(self, timeout: float) -> None:
         """Kill every child still running and join its watcher (which records the kill)."""

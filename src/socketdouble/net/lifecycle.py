@@ -4,15 +4,22 @@
 loop waits on a selector that includes the wake-up socket, so :meth:`Lifecycle.stop`
 ends it at once; stop then interrupts every live connection (subclasses say how),
 joins every thread against one deadline, and reports any thread that outlived it.
+
+The listening socket may change while the server runs (an outage closes it and
+opens another on the same address; connect_timeout holds it full): whoever changes
+it does so under :attr:`Lifecycle._listener_lock` and calls :meth:`Lifecycle._listener_changed`,
+which wakes the serve loop to watch the new one (or none). So the loop never waits
+on a closed socket, and never spins on one it must not read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
@@ -43,6 +50,15 @@ class Lifecycle:
         #: When stop() came, plus half of stop_timeout: until then a worker still reads
         #: what its client had sent (see :mod:`socketdouble.net.session`).
         self.drain_deadline = float("inf")
+        #: Held to change the listening socket, and to read it (accept, receive) meanwhile.
+        self._listener_lock = threading.RLock()
+        #: Bumped (lock held) whenever what the serve loop must watch changed.
+        self._listener_version = 0
+        #: True between down() and up(): the listener is closed.
+        self._down = False
+        #: How many times the server went down: a connection accepted before an outage
+        #: and handed to its worker after it is reset too.
+        self._outages = 0
 
     @property
     def running(self) -> bool:
@@ -133,16 +149,84 @@ class Lifecycle:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # -- outage ------------------------------------------------------------------------
+
+    def down(self) -> None:
+        """Take the server down: the listener closes (new connections are refused, ECONNREFUSED)
+        and every open connection is reset (RST; Unix stream sockets have no RST: closed).
+
+        ``up()`` listens again on the same address. A datagram server closes its socket
+        (clients' datagrams are refused: ICMP port unreachable). Recorded in the transcript
+        as a fault of the server; each reset connection shows ``fault: reset``. Calling it
+        on a server that is down already does nothing.
+        """
+        with self._state_lock:
+            self._require_running("down()")
+            with self._listener_lock:
+                if self._down:
+                    return
+                self._down = True
+                self._outages += 1
+                self._close_listener()
+                self._listener_changed()
+            reset = self._reset_connections("server down: connection reset")
+        self._outage_fault(
+            f"server down: listener closed (new connections refused), {reset} open connection(s) reset"
+        )
+
+    def up(self) -> None:
+        """Listen again on the same address after ``down()`` (TCP: the same port; Unix: the same path).
+
+        Does nothing on a server that is not down. Raises :class:`~socketdouble.errors.ConfigurationError`
+        if another socket took the address meanwhile (the server stays down).
+        """
+        with self._state_lock:
+            self._require_running("up()")
+            with self._listener_lock:
+                if not self._down:
+                    return
+                self._reopen_listener()
+                self._down = False
+                self._listener_changed()
+        self._outage_fault("server up: listening again on the same address")
+
+    @contextlib.contextmanager
+    def outage(self: L) -> Iterator[L]:
+        """``with server.outage(): ...`` — ``down()`` on entry, ``up()`` on exit (if still running)."""
+        self.down()
+        try:
+            yield self
+        finally:
+            if self.running and not self._stopping.is_set():
+                self.up()
+
+    @property
+    def is_down(self) -> bool:
+        """True between ``down()`` and ``up()``."""
+        return self._down
+
+    def _require_running(self, what: str) -> None:
+        if self._state != "running" or self._stopping.is_set():
+            state = "stopping" if self._state == "running" else self._state
+            raise ServerStateError(
+                f"{what} on {self!r}: only a running server can go down or up, and this one is {state}; "
+                "call it between start() and stop()"
+            )
+
+    # -- serving -----------------------------------------------------------------------
+
     def _serve_while_readable(
         self, sock: socket.socket, drain: Callable[[], bool], timer: Callable[[], float | None] | None = None
     ) -> None:
-        """Call ``drain`` each time ``sock`` is readable, until stop() or ``drain`` says False.
+        """Call ``drain`` each time the listening socket is readable, until stop() or ``drain`` says False.
 
-        The wait includes the wake-up socket, so stop() ends it at once: no polling.
-        An exception from ``drain`` is recorded and serving goes on; while drain keeps
-        failing, the loop backs off (up to half a second) instead of spinning.
+        ``sock`` is the first listening socket; after a change (see the module
+        docstring) the loop watches :meth:`_watched`. The wait includes the wake-up
+        socket, so stop() ends it at once: no polling. An exception from ``drain`` is
+        recorded and serving goes on; while drain keeps failing, the loop backs off
+        (up to half a second) instead of spinning.
 
-        ``timer``, when given, is called after each ``drain``: it does the work that came
+        ``timer``, when given, is called after each wake-up: it does the work that came
         due (datagrams a fault held back) and returns the seconds until it is due again
         (None: nothing waits), the next wait's timeout. A thread that gives it work due
         sooner wakes the loop with :meth:`_nudge`.
@@ -150,19 +234,35 @@ class Lifecycle:
         assert self._wake_reader is not None
         backoff = 0.0
         timeout: float | None = None
+        watched: socket.socket | None = None
+        seen = -1
         with selectors.DefaultSelector() as selector:
-            selector.register(sock, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while True:
+                if seen != self._listener_version:
+                    with self._listener_lock:
+                        seen = self._listener_version
+                        current = self._watched(sock)
+                    if current is not watched:
+                        if watched is not None:
+                            selector.unregister(watched)  # closed already, maybe: the selector copes
+                        if current is not None:
+                            selector.register(current, selectors.EVENT_READ)
+                        watched = current
                 ready = selector.select(timeout)
                 if self._stopping.is_set():
                     return
-                # Anything but ``sock`` alone (a timeout, the wake-up socket) may be a nudge.
-                nudged = timer is not None and (len(ready) != 1 or ready[0][0].fileobj is not sock)
-                if nudged and not self._take_nudges():
-                    return
+                readable = len(ready) == 1 and ready[0][0].fileobj is watched  # the usual wake-up
+                if not readable:
+                    # A timeout or the wake-up socket: a nudge or a listener change (stop()'s
+                    # byte may be among them), maybe with the listener readable too.
+                    if not self._take_nudges():
+                        return
+                    readable = watched is not None and any(key.fileobj is watched for key, _ in ready)
+                    if not readable and timer is None and not self._has_handoff():
+                        continue
                 try:
-                    if not drain():
+                    if (readable or self._has_handoff()) and not self._drain_watched(drain, watched):
                         return
                     if timer is not None:
                         timeout = timer()
@@ -172,6 +272,32 @@ class Lifecycle:
                     backoff = min(max(backoff * 2, 0.01), 0.5)
                     if self._stopping.wait(backoff):
                         return
+
+    #: True when ``drain`` reads the listening socket itself (datagrams): it runs under the
+    #: listener lock, so an outage never closes the socket under it. Stream servers lock
+    #: each accept() instead: their drain may serve a connection inline (``"serial"``).
+    _drain_holds_listener = True
+
+    def _drain_watched(self, drain: Callable[[], bool], watched: socket.socket | None) -> bool:
+        if not self._drain_holds_listener:
+            return drain()
+        with self._listener_lock:
+            if self._watched(watched) is not watched:  # changed since the wait: look again
+                return True
+            return drain()
+
+    def _listener_changed(self) -> None:
+        """The listening socket changed (listener lock held): the serve loop watches anew at once."""
+        self._listener_version += 1
+        self._nudge()
+
+    def _watched(self, first: socket.socket | None) -> socket.socket | None:
+        """The socket the serve loop waits on now (None: none, while down or held)."""
+        return first
+
+    def _has_handoff(self) -> bool:
+        """True when another thread left the serve loop something to serve (see StreamServer)."""
+        return False
 
     def _nudge(self) -> None:
         """Wake the serve loop so that it asks its ``timer`` again (work due sooner came)."""
@@ -256,6 +382,21 @@ class Lifecycle:
 
     def _abandon(self, threads: list[threading.Thread]) -> None:
         """Threads outlived the deadline: report them and close what they hold."""
+
+    def _close_listener(self) -> None:
+        """down(): close the listening socket (listener lock held)."""
+        raise NotImplementedError
+
+    def _reopen_listener(self) -> None:
+        """up(): listen again on the same address (listener lock held)."""
+        raise NotImplementedError
+
+    def _reset_connections(self, why: str) -> int:
+        """down(): reset every open connection, recording ``why`` on each; return how many."""
+        return 0
+
+    def _outage_fault(self, text: str) -> None:
+        """Record what an outage did to the server (its transcript shows it)."""
 
     def _close(self) -> None:
         """Close listening sockets, remove files."""

@@ -17,7 +17,7 @@ from ..core.matchers import MatcherLike
 from ..core.recording import ConnectionRecord, Recording
 from ..core.rules import Greeting, Rule, RuleBook
 from ..core.script import Script
-from ..errors import CheckFailed, ConfigurationError
+from ..errors import CheckFailed, ConfigurationError, ServerStateError
 from . import push
 from .address import Endpoint, InetEndpoint, UnixEndpoint
 from .keywords import ChecksKeywords
@@ -109,6 +109,7 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
         self.recording.seed = self.seed
         medium: Literal["stream", "datagram"] = "datagram" if self.datagram else "stream"
         self._faults = FaultList(medium, f"{type(self).__name__}", faults)
+        self._faults.on_change = self._faults_changed
         self.socket: socket.socket | None = None
 
     def _endpoint(
@@ -220,6 +221,36 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
     def faults(self, faults: Iterable[Fault]) -> None:
         self._faults.replace(faults)
 
+    def _faults_changed(self) -> None:
+        """The fault list changed (in the changing thread): act on faults about the listener."""
+        with self._listener_lock:
+            if self.running and not self._stopping.is_set() and not self._down:
+                self._apply_listener_faults()
+
+    def _apply_listener_faults(self) -> None:
+        """Hold or release the listener as the listener faults say (listener lock held)."""
+
+    # -- outage (the state machine is the lifecycle's) --------------------------------
+
+    def _close_listener(self) -> None:
+        self._release_listener()
+        sock, self.socket = self.socket, None
+        if sock is not None:
+            sock.close()
+
+    def _reopen_listener(self) -> None:
+        self.socket = self._bind_listener(again=True)
+        self._apply_listener_faults()
+
+    def _release_listener(self) -> None:
+        """Undo what listener faults did to the listener before it closes (listener lock held)."""
+
+    def _outage_fault(self, text: str) -> None:
+        self.recording.add_fault(text)
+
+    def _watched(self, first: socket.socket | None) -> socket.socket | None:
+        return None if self._down else self.socket
+
     # -- what it saw -----------------------------------------------------------
 
     @property
@@ -249,11 +280,20 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
 
     def send(self, data: bytes, connection: ConnectionRecord | int | None = None) -> ConnectionRecord:
         """Push ``data`` to a live connection, unasked; see :func:`socketdouble.net.push.send`."""
+        self._not_down("send()")
         return push.send(self, data, connection)
 
     def broadcast(self, data: bytes) -> list[ConnectionRecord]:
         """Push ``data`` to every open connection; see :func:`socketdouble.net.push.broadcast`."""
+        self._not_down("broadcast()")
         return push.broadcast(self, data)
+
+    def _not_down(self, what: str) -> None:
+        if self._down:
+            raise ServerStateError(
+                f"{what} on {self!r}: the server is down (down() closed its socket and reset its "
+                "connections); call up() first"
+            )
 
     def _push(self, record: ConnectionRecord, data: bytes) -> bool:
         """Send pushed ``data`` on ``record``'s connection; False if it is no longer live."""
@@ -295,29 +335,41 @@ class BaseServer(Lifecycle, metaclass=ChecksKeywords):
         super().stop()
 
     def _open(self) -> None:
+        sock = self._bind_listener(again=False)
+        with self._listener_lock:
+            self.socket = sock
+            self.recording.name = self._name or f"{self.kind} server at {self.endpoint}"
+            self.recording.restart_clock()
+            self._apply_listener_faults()
+
+    def _bind_listener(self, again: bool) -> socket.socket:
+        """A socket bound (``again``: to the address it had before down()) and listening."""
         sock = socket.socket(self.endpoint.family, self.socket_type)
         try:
             if self.endpoint.family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if self.family_kind == "inet" and not self.datagram:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.endpoint.bind(sock)
+            if again:
+                self.endpoint.rebind(sock)
+            else:
+                self.endpoint.bind(sock)
             self._listen(sock)
             sock.setblocking(False)
         except BaseException:
             sock.close()
             raise
-        self.socket = sock
-        self.recording.name = self._name or f"{self.kind} server at {self.endpoint}"
-        self.recording.restart_clock()
+        return sock
 
     def _listen(self, sock: socket.socket) -> None:
         pass
 
     def _close(self) -> None:
         try:
-            if self.socket is not None:
-                self.socket.close()
+            with self._listener_lock:
+                self._release_listener()
+                if self.socket is not None:
+                    self.socket.close()
         finally:
             self.endpoint.cleanup()
 

@@ -1,4 +1,11 @@
-"""One stream connection's worker: TLS handshake, then a handler or a conversation.
+"""One stream connection's worker: faults at accept, TLS handshake, then a handler or a conversation.
+
+Faults (:mod:`.faulty_io`) act on the plaintext: replies and pushes go out through the
+to_client faults, what is read from the client reaches the conversation through the
+from_client faults, each piece at its time; a close or reset a fault scheduled is
+carried out while the worker waits for the client. A server whose fault list never
+changed pays one integer test per chunk. down() resets a connection from outside
+(:meth:`StreamSession.reset_now`); every wait ends on the session's ``cut`` event.
 
 Nothing a client sent before stop() is lost. stop() notes which connections the peer
 had already closed (:func:`peer_has_closed`), then shuts each one down; the kernel
@@ -12,10 +19,8 @@ keep the session reading: the drain is bounded in bytes and by the server's dead
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +30,11 @@ from ..core.actions import Action, Close, Reset, Send, ShutdownWrite, Sleep
 from ..core.conversation import Dialogue
 from ..core.events import EventSink
 from ..core.rules import RuleBook
+from ..core.stream_faults import ConnectionFaults
+from . import handshake, socketserver_adapter
+from .faulty_io import FAULT_RESET, LINGER_RESET, RESET_REASONS, FaultyStream, abort, set_linger_reset
 from .push import READY_TIMEOUT, PushQueue
-from .socketserver_adapter import RecordingSocket
+from .shutdown import peer_has_closed, shutdown_fd
 
 __all__ = ["DRAIN_BYTES", "LINGER_RESET", "READ_SIZE", "StreamSession", "peer_has_closed", "shutdown_fd"]
 
@@ -34,49 +42,18 @@ if TYPE_CHECKING:
     from .stream import StreamServer
 
 READ_SIZE = 65536
-LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 #: Most bytes one connection reads after stop(): what a client had queued fits
 #: (kernel buffers are a few MB); one that keeps sending is cut off.
 DRAIN_BYTES = 16 * 1024 * 1024
 _SSL_EOF = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
-_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
-
-
-def shutdown_fd(fd: int) -> None:
-    """Shut a socket down by descriptor, waking any thread blocked on it."""
-    sock = socket.socket(fileno=fd)
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already shut down or reset by the peer: either way nothing blocks on it
-    finally:
-        sock.detach()
-
-
-def peer_has_closed(fd: int) -> bool:
-    """True when the peer of ``fd`` has shut its sending side (FIN, reset, or a Unix close).
-
-    Asked by stop() before it shuts a connection down itself: after that, end of file
-    can no longer tell the peer's close from the server's own.
-    """
-    if _TCP_INFO is not None:
-        # A TCP segment that came while a worker was inside a send or receive waits in
-        # the socket's backlog until that call ends; asking for TCP_INFO takes the socket
-        # lock, so the backlog is processed first and poll() sees a close that came.
-        sock = socket.socket(fileno=fd)
-        try:
-            sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 8)
-        except OSError:
-            pass  # not TCP (a Unix socket delivers at once), or no longer connected: nothing waits
-        finally:
-            sock.detach()
-    poller = select.poll()
-    poller.register(fd, select.POLLRDHUP)
-    return any(event & (select.POLLRDHUP | select.POLLHUP) for _, event in poller.poll(0))
 
 
 class StreamSession:
-    """One connection: TLS handshake if asked, then a handler or a conversation."""
+    """One connection: its faults' opening, TLS handshake if asked, then a handler or a conversation.
+
+    Faults (:mod:`socketdouble.net.faulty_io`) act on the plaintext: what the
+    conversation sends (to_client) and what is read from the client (from_client).
+    """
 
     def __init__(
         self,
@@ -87,6 +64,7 @@ class StreamSession:
         rules: RuleBook,
         stopping: threading.Event,
         release: Callable[[StreamSession], None],
+        number: int | None = None,
     ) -> None:
         self.server = server
         self.sock = sock
@@ -114,16 +92,40 @@ class StreamSession:
         self.finished = False
         #: TLS: pushes written by this session's own thread (see :mod:`socketdouble.net.push`).
         self.pushes: PushQueue | None = None
+        #: Set when the connection must end at once (stop(), down()): every wait of a fault,
+        #: a script's sleep or a rule's delay ends with it.
+        self.cut = threading.Event()
+        #: This connection's faults, applied to its socket.
+        number = getattr(sink, "number", 0) if number is None else number
+        self.faulty = FaultyStream(server.faults, server.seed, number, sink, self.cut)
+        self._fault_list = server.faults
+        #: The close reason when the server ended the connection from outside (down()).
+        self.ended_by: str | None = None
+        self._closed_slowly = False  # slow_close delayed a close already
+
+    @property
+    def faults(self) -> ConnectionFaults | None:
+        """This connection's faults: None while the server's fault list never changed.
+
+        Made lazily (see :meth:`current_faults`); a proxy's pump applies them itself.
+        """
+        return self.faulty.faults
+
+    def current_faults(self) -> ConnectionFaults | None:
+        """This connection's faults, made if need be and up to date; None while none acts."""
+        return self.faulty.current()
 
     # -- running ---------------------------------------------------------------
 
     def run(self) -> None:
         reason = "server closed"
         try:
-            reason = self._handshake() or self.server.session_body(self)
+            reason = self._opening() or self._handshake() or self.server.session_body(self)
         except Exception as error:
             if self.stopping.is_set() and isinstance(error, OSError):
                 reason = "server stopped"
+            elif self.ended_by is not None and isinstance(error, OSError):
+                reason = self.ended_by  # down() reset the connection under the worker's feet
             else:
                 self.sink.on_error(error)
                 reason = "server error"
@@ -138,6 +140,7 @@ class StreamSession:
         only noted: their bytes are ciphertext, which is never recorded.
         """
         reason = "server stopped"
+        self.faulty.enabled = False  # what it had sent is recorded as it came
         try:
             self.sock.setblocking(False)
             if self.server.ssl_context is not None:
@@ -152,39 +155,21 @@ class StreamSession:
         finally:
             self._finish(reason)
 
-    def _handshake(self) -> str | None:
-        context = self.server.ssl_context
-        if context is None:
-            return None
-        self.sock = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
-        try:
-            self.sock.do_handshake()
-        except (*_SSL_EOF, ConnectionError) as error:
-            # A port probe, or a client that gave up: a close, not a failure.
-            if self.stopping.is_set() and not self.eof_from_peer(self.fd):
-                return "server stopped"
-            self.sink.on_note(f"peer left during the TLS handshake: {error}")
-            return "client closed during the TLS handshake"
-        except ssl.SSLError as error:
-            if _is_eof(error):
-                return self._handshake_eof(error)
-            # A TLS-level refusal (bad certificate, no common cipher) is the peer's doing
-            # even if stop() came meanwhile; stop() itself only ever causes EOF or OSError.
-            self.sink.on_error(error)
-            return "TLS handshake failed"
-        except OSError as error:
-            if self.stopping.is_set():
-                return "server stopped"
-            if error.errno in (0, None):  # OpenSSL's "EOF in violation of protocol", undecorated
-                return self._handshake_eof(error)
-            raise
-        return None
+    def _opening(self) -> str | None:
+        """What the faults do at accept (refuse, a reset or close at byte 0): the close reason if it ends.
 
-    def _handshake_eof(self, error: OSError) -> str:
-        if self.stopping.is_set() and not self.eof_from_peer(self.fd):
-            return "server stopped"
-        self.sink.on_note(f"peer left during the TLS handshake: {error}")
-        return "client closed during the TLS handshake"
+        An ending scheduled later (a delayed reset, a timeout) is honoured while the
+        session waits for the client.
+        """
+        if not self._fault_list.version:
+            return None
+        ending = self.faulty.opening()
+        if ending is None or ending.at > time.monotonic():
+            return None
+        return self.faulty.end(self.sock, ending)
+
+    def _handshake(self) -> str | None:
+        return handshake.handshake(self) if self.server.ssl_context is not None else None
 
     def converse(self, conversation: Dialogue | None = None, first: bytes = b"") -> str:
         """Play the conversation (rules, script, recorder) on this connection.
@@ -198,11 +183,17 @@ class StreamSession:
         self._open_for_pushes()
         if not reason and first:
             reason = self._perform(conversation.receive(first))
+        reason = self._held(reason)
         if reason:
             return reason
         recv = self.sock.recv if self.pushes is None else self.pushes.recv
         stopping = self.stopping
+        fault_list = self._fault_list
         while True:
+            if fault_list.version:
+                ending = self.faulty.wait_for_peer(self.sock)
+                if ending is not None:
+                    return self.faulty.end(self.sock, ending)
             try:
                 data = recv(READ_SIZE)
             except _SSL_EOF:  # TLS peer left without close_notify: a normal close
@@ -211,31 +202,83 @@ class StreamSession:
                 return "server stopped"
             except ConnectionResetError:
                 return "client reset" if self.eof_from_peer(self.fd) else "server stopped"
+            except BrokenPipeError:
+                # A read fails so only after our own side was reset in place (down(); in a
+                # forked child, by the parent, which records the reason).
+                return self.ended_by or FAULT_RESET
             if not data:
+                if self.ended_by is not None:
+                    return self.ended_by
                 if not self.eof_from_peer(self.fd):
                     return "server stopped"
                 return self._perform(conversation.end()) or "client closed"
-            with self.send_lock:
-                actions = conversation.receive(data)
-                reason = self._perform(actions) if actions else None
+            if fault_list.version:
+                reason = self._held(self._receive_faulted(conversation, data))
+            else:
+                with self.send_lock:
+                    actions = conversation.receive(data)
+                    reason = self._perform(actions) if actions else None
             if reason:
                 return reason
             if stopping.is_set() and self.drain_spent(len(data)):
                 return "server stopped"
 
+    def _receive_faulted(self, conversation: Dialogue, data: bytes) -> str | None:
+        """Feed ``data`` to the conversation through the from_client faults, each piece at its time."""
+        plan = self.faulty.plan("from_client", data)
+        if plan is None:
+            return self._conversed(conversation, data)
+        for piece in plan.pieces:
+            self.faulty.wait_until(piece.at)  # cut short by stop() or down(): the rest goes at once
+            reason = self._conversed(conversation, piece.data)
+            if reason:
+                return reason
+        return self._ending_due()
+
+    def _held(self, reason: str | None) -> str | None:
+        """The conversation's close, unless a fault holds what goes to the client (None: converse on).
+
+        From a blackhole, timeout or delayed reset on, nothing passes to the client, the
+        close (FIN) included: the connection waits for the fault's ending, the client's
+        close or stop(), recording what the client still sends.
+        """
+        if reason != "server closed" or not self._fault_list.version:
+            return reason
+        faults = self.faulty.faults
+        if faults is None or faults.to_client.ended is None:
+            return reason
+        self.sink.on_note("the server's close is held back by a fault, as its bytes are")
+        return None
+
+    def _conversed(self, conversation: Dialogue, data: bytes) -> str | None:
+        with self.send_lock:
+            actions = conversation.receive(data)
+            return self._perform(actions) if actions else None
+
+    def _ending_due(self) -> str | None:
+        """The close reason when a fault's ending is due now (carried out by the coming close)."""
+        ending = self.faulty.due()
+        return None if ending is None else self.faulty.end(self.sock, ending)
+
     def _perform(self, actions: list[Action]) -> str | None:
         for action in actions:
             if isinstance(action, Send):
                 self.send(action.data)
+                if self._fault_list.version:
+                    reason = self._ending_due()  # a fault ended the connection inside this reply
+                    if reason:
+                        return reason
             elif isinstance(action, Sleep):
-                # Cut short by stop(); what follows still runs, so the client's bytes are read.
-                self.stopping.wait(action.seconds)
+                # Cut short by stop() or down(); what follows still runs, so the client's bytes are read.
+                self.cut.wait(action.seconds)
             elif isinstance(action, Close):
                 return "server closed"
             elif isinstance(action, Reset):
                 self.reset_on_close()
                 return "server reset"
             elif isinstance(action, ShutdownWrite):
+                if self._fault_list.version and not self._half_close_passes():
+                    continue
                 with contextlib.suppress(OSError):  # the peer is gone already: nothing to shut
                     socket.socket.shutdown(self.sock, socket.SHUT_WR)
         return None
@@ -266,7 +309,14 @@ class StreamSession:
         self.ready.set()
 
     def _send(self, data: bytes) -> None:
-        """Send ``data`` and record what actually went out; a failure is a note.
+        """Send ``data`` (through the to_client faults, if any ever were) and record what went out."""
+        if self._fault_list.version:
+            self.faulty.send(data, self._send_now)
+        else:
+            self._send_now(data)
+
+    def _send_now(self, data: bytes) -> bool:
+        """Send ``data`` and record what actually went out; a failure is a note (and False).
 
         The session goes on after a failed send: the peer may be gone, but what it sent
         before leaving is still to be read and recorded. Once stop() began nothing more
@@ -274,7 +324,10 @@ class StreamSession:
         """
         if self.stopping.is_set():
             self.sink.on_note(f"not sent ({len(data)} byte(s)): the server was stopping")
-            return
+            return False
+        if self.ended_by is not None:
+            self.sink.on_note(f"not sent ({len(data)} byte(s)): the connection was reset ({self.ended_by})")
+            return False
         sock = self.sock
         sent = 0
         try:
@@ -288,62 +341,27 @@ class StreamSession:
                 self.sink.on_sent(data[:sent])
             why = "the server stopped" if self.stopping.is_set() else str(error)
             self.sink.on_note(f"could not send {len(data) - sent} of {len(data)} byte(s): {why}")
-            return
+            return False
         self.sink.on_sent(data)
+        return True
 
     def reset_on_close(self) -> None:
         """Make the coming close send RST instead of FIN."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        set_linger_reset(self.sock)
+
+    def reset_now(self, why: str, reason: str) -> None:
+        """Reset this connection at once, from any thread (down()); ``why`` is the fault event.
+
+        The worker wakes (its read or write fails) and ends with ``reason``.
+        """
+        self.sink.on_fault(why)
+        self.ended_by = reason
+        abort(self.fd)
+        self.cut.set()
 
     def handle(self) -> str:
         """Run the socketserver handler class on this connection."""
-        server = self.server
-        assert server.handler is not None
-        conversation = server.conversation(self.sink, self.rules)
-        request = RecordingSocket(self.sock, conversation, self.stopping)
-        client_gone: str | None = None
-        try:
-            server.handler(request, self.peer, server)  # type: ignore[arg-type]
-        except ConnectionError as error:
-            # The client reset or left while the handler talked to it: the client's doing.
-            if not self.stopping.is_set():
-                self.sink.on_note(f"the handler ended on the client's close: {error!r}")
-                client_gone = "client reset" if isinstance(error, ConnectionResetError) else "client closed"
-        except Exception as error:
-            if not (self.stopping.is_set() and isinstance(error, (OSError, ValueError))):
-                self.sink.on_error(error)
-        if (self.stopping.is_set() or client_gone) and not request.eof and not request.closed:
-            self._read_rest(request)
-        if request.eof and client_gone is None:
-            if not self.eof_from_peer(self.fd):
-                return "server stopped"
-            conversation.end()
-            return "client closed"
-        if client_gone:
-            return client_gone
-        return "server stopped" if self.stopping.is_set() else "handler returned"
-
-    def _read_rest(self, request: RecordingSocket) -> None:
-        """Record what the handler left unread, up to end of file (bounded).
-
-        After stop() the connection is shut down, so reads never block; when the client
-        left before stop(), only what the kernel holds is read (never waiting).
-        """
-        flags = 0
-        if not self.stopping.is_set():
-            if isinstance(self.sock, ssl.SSLSocket):
-                return  # no flags on TLS reads, and a blocking read could wait for a live client
-            flags = socket.MSG_DONTWAIT
-        while not request.eof:
-            try:
-                data = request.recv(READ_SIZE, flags)
-            except _SSL_EOF:
-                request.eof = True
-                return
-            except OSError:
-                return  # a reset, or nothing queued: the kernel has nothing more to give
-            if self.stopping.is_set() and self.drain_spent(len(data)):
-                return
+        return socketserver_adapter.handle_connection(self)
 
     # -- stop() --------------------------------------------------------------------
 
@@ -366,8 +384,11 @@ class StreamSession:
             return fd in self.closed_by_peer or fd not in self.shut_down
 
     def _finish(self, reason: str) -> None:
+        reason = self.ended_by or reason
+        if self._fault_list.version and reason not in RESET_REASONS and not self.stopping.is_set():
+            self._close_slowly()
         self.release(self)
-        if reason != "server reset":
+        if reason not in RESET_REASONS:
             # FIN now, even if another descriptor (a fork parent's) still holds it.
             with contextlib.suppress(OSError):  # already shut down, or reset by the peer
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
@@ -379,7 +400,19 @@ class StreamSession:
         self.ready.set()
         self.sink.on_closed(reason)
 
+    def _close_slowly(self) -> None:
+        """slow_close: the server's close waits (cut short by stop() or down()); once per connection."""
+        delay = 0.0 if self._closed_slowly else self.faulty.closing_delay()
+        if delay:
+            self._closed_slowly = True
+            self.sink.on_fault(f"slow close: the server's close comes {delay:g} s late")
+            self.cut.wait(delay)
 
-def _is_eof(error: ssl.SSLError) -> bool:
-    """An SSLError that only says the peer went away (no TLS alert, no refusal)."""
-    return getattr(error, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+    def _half_close_passes(self) -> bool:
+        """A half-close (a replay's recorded FIN) under faults: held by an ended direction, or late."""
+        faults = self.faulty.current()
+        if faults is not None and faults.to_client.ended is not None:
+            self.sink.on_note("the server's half-close is held back by a fault, as its bytes are")
+            return False
+        self._close_slowly()
+        return True

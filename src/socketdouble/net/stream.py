@@ -11,6 +11,7 @@ from typing import Any
 from ..core.recording import ConnectionRecord
 from . import fork
 from .address import listen_backlog
+from .faulty_io import FAULT_RESET, HeldListener
 from .push import READY_TIMEOUT
 from .server import BaseServer
 from .session import LINGER_RESET, READ_SIZE, StreamSession, peer_has_closed, shutdown_fd
@@ -35,6 +36,7 @@ class StreamServer(BaseServer):
     """Accepts connections and runs a session for each (thread, serial or fork)."""
 
     kind = "stream"
+    _drain_holds_listener = False  # each accept() takes the listener lock; a session never does
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,9 +47,61 @@ class StreamServer(BaseServer):
         self._dispatched = 0  # number of the last connection handed to a session (pushes wait for it)
         self._interrupted = False  # stop() has shut every live session down
         self._backoff = 0.0  # seconds to wait after running out of descriptors
+        self._held: HeldListener | None = None  # connect_timeout(): the listener's backlog held full
+        self._handed: list[tuple[socket.socket, Any]] = []  # accepted by a release, for the serve loop
+        self._accepted_in = 0  # the outage count when the connection being dispatched was accepted
 
     def _listen(self, sock: socket.socket) -> None:
         sock.listen(listen_backlog())
+
+    # -- connect_timeout() and outages -------------------------------------------------
+
+    def _apply_listener_faults(self) -> None:
+        held = bool(self._faults.of_medium("listener"))
+        if held and self._held is None and self.socket is not None:
+            self._held = HeldListener(self.socket, listen_backlog())
+            self._listener_changed()
+            self.recording.add_fault(
+                "connect_timeout: the listen queue is held full; clients' connect() times out"
+            )
+        elif not held and self._held is not None:
+            self._release_listener()
+            self._listener_changed()
+            self.recording.add_fault("connect_timeout removed: connections are accepted again")
+
+    def _release_listener(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            # Clients queued before the fillers: the serve loop serves them (serial sessions
+            # must not run in the thread that removed the fault).
+            self._handed.extend(held.release())
+
+    def _has_handoff(self) -> bool:
+        return bool(self._handed)
+
+    def _serve_handed(self) -> None:
+        """Serve connections a released listener accepted on the serve loop's behalf."""
+        while self._handed:
+            conn, peer = self._handed.pop(0)
+            self._accepted_in = self._outages
+            try:
+                if self._stopping.is_set():
+                    self._serve_unserved(conn, peer)
+                else:
+                    self._dispatch(conn, peer)
+            except Exception as error:
+                self.recording.add_error(error)
+                conn.close()
+
+    def _watched(self, first: socket.socket | None) -> socket.socket | None:
+        return None if self._held is not None else super()._watched(first)
+
+    def _reset_connections(self, why: str) -> int:
+        with self.sessions_lock:  # a session releases itself under it before closing its socket
+            sessions = list(self._sessions.values())
+            for session in sessions:
+                session.reset_now(why, FAULT_RESET)
+        return len(sessions) + self._children.reset(why)
 
     def session_body(self, session: StreamSession) -> str:
         """Serve one connection after any TLS handshake; return why it closed."""
@@ -67,10 +121,15 @@ class StreamServer(BaseServer):
 
     def _accept_pending(self) -> bool:
         """Accept every pending connection; False when stopping."""
-        assert self.socket is not None
+        self._serve_handed()
         while True:
             try:
-                conn, peer = self.socket.accept()
+                with self._listener_lock:  # an outage or a held backlog never changes it mid-accept
+                    if self._watched(None) is None:
+                        return True  # down, or held: the serve loop watches again
+                    assert self.socket is not None
+                    conn, peer = self.socket.accept()
+                    self._accepted_in = self._outages
             except (BlockingIOError, InterruptedError):
                 return True
             except OSError as error:
@@ -113,6 +172,8 @@ class StreamServer(BaseServer):
             unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
             if not unserved and self.concurrency != "fork":
                 self._sessions[id(session)] = session
+                if self._accepted_in != self._outages:  # accepted before a down() that could not see it
+                    session.reset_now("server down: connection reset", FAULT_RESET)
             self._dispatched = record.number
             self.sessions_lock.notify_all()
         if unserved:
@@ -159,12 +220,16 @@ class StreamServer(BaseServer):
         rules = self.rules.snapshot()
 
         def work(sink: fork.ChannelSink) -> None:
-            StreamSession(self, conn, peer, sink, rules, threading.Event(), lambda _: None).run()
+            stopping = threading.Event()  # the child's own: the parent's stop() reaches it by the socket
+            StreamSession(self, conn, peer, sink, rules, stopping, lambda _: None, record.number).run()
 
         self._children.fork(work, [conn.fileno()], record, self.rules, connection=conn)
 
     def _close(self) -> None:
         try:
+            with self._listener_lock:
+                self._release_listener()  # fillers accepted unseen; clients queued before them served
+            self._serve_handed()
             self._drain_backlog()
         finally:
             super()._close()
@@ -205,6 +270,7 @@ class StreamServer(BaseServer):
             self._interrupted = True
             self.sessions_lock.notify_all()  # a push waiting for its session gives up now
             for session in self._sessions.values():
+                session.cut.set()  # a fault's wait, a sleep, a delayed reply: over now
                 for fd in (session.fd, *session.extra_fds):
                     self._shut(session, fd)
         self._children.interrupt()
