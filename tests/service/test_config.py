@@ -280,8 +280,12 @@ R = '[[servers]]\nname = "s"\n'  # a server to hang the cases below on
             "servers[0].rules[0].close: expected true or false, not 'yes'",
         ),
         (
-            R + "[[servers.rules]]\nany = true\nreset = true\nreply = 'x'\n",
-            "servers[0].rules[0].reply: a rule with reset = true answers by a reset only",
+            R + "[[servers.rules]]\nany = true\nreset = true\nclose = true\n",
+            "servers[0].rules[0].close: a rule ends the connection by a reset or a close, not both",
+        ),
+        (
+            R + "[[servers.rules]]\nany = true\ndelay = 1\n",
+            "servers[0].rules[0].delay: delay is how long the reply waits: give reply (or reply_hex) too",
         ),
         (
             R + "[[servers.rules]]\nany = true\nrepyl = 'x'\n",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from pathlib import Path
 
+import pytest
 import trustme
 
 from socketdouble.net.server import BaseServer
@@ -103,3 +105,20 @@ def test_a_rule_added_to_a_running_server_answers_at_once() -> None:
         parse_rule({"match": "a\n", "reply": "b\n"}, "").add_to(server)
         assert talk(server, b"a\n") == b""  # rule 1 (any) comes first and answers nothing
     assert server.recording.unmatched == []
+
+
+def test_a_delayed_reply_and_a_reset() -> None:
+    server = built(
+        '[[servers]]\nname = "s"\n'
+        '[[servers.rules]]\nmatch = "slow\\n"\nreply = "done\\n"\ndelay = 0.2\n'
+        '[[servers.rules]]\nmatch = "crash\\n"\nreply = "bye\\n"\nreset = true\n'
+    )
+    with server, socket.create_connection(server.address, timeout=TIMEOUT) as client:
+        started = time.monotonic()
+        client.sendall(b"slow\n")
+        assert client.recv(100) == b"done\n"
+        assert time.monotonic() - started >= 0.2  # a lower bound only: the machine may be slow
+        client.sendall(b"crash\n")
+        assert client.recv(100) == b"bye\n"
+        with pytest.raises(ConnectionResetError):
+            client.recv(100)
