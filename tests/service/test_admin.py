@@ -76,8 +76,8 @@ def talk(port: int, *messages: bytes, answers: int = 0) -> bytes:
         for message in messages:
             client.sendall(message)
         received = b""
-        while len(received.splitlines()) < answers:
-            received += client.recv(4096)
+        while len(received.splitlines()) < answers and (chunk := client.recv(4096)):
+            received += chunk
     return received
 
 
@@ -139,6 +139,16 @@ def test_faults_added_and_cleared(admin: Admin) -> None:
     assert admin.call("POST", "/servers/cache/faults", {"type": "drop"})[0] == 400  # a datagram fault
     assert admin.call("DELETE", "/servers/cache/faults") == (200, {"cleared": 1})
     assert len(admin.doubles.get("cache").server.faults) == 0
+
+
+def test_a_fault_added_acts_on_new_connections_until_cleared(admin: Admin) -> None:
+    assert admin.call("POST", "/servers/cache/faults", {"type": "refuse"})[0] == 201
+    # The reset may come while connect() is still returning, at the send or at the read.
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        talk(admin.port("cache"), b"PING\n", answers=1)
+    admin.call("DELETE", "/servers/cache/faults")
+    assert talk(admin.port("cache"), b"PING\n", answers=1) == b"PONG\n"
+    admin.call("POST", "/servers/cache/reset")  # the refused connection is no failure of the client
 
 
 def test_check_and_reset(admin: Admin) -> None:
