@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-import selectors
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -25,7 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import socketdouble as sd
-from examples.needs import unavailable
+from examples.redis_server import redis_server
 from socketdouble.core.cassette import DataEvent
 from socketdouble.doubles import Doubles
 
@@ -40,32 +37,9 @@ def free_port() -> int:
 @pytest.fixture
 def redis_address() -> Iterator[tuple[str, int]]:
     """A real redis-server on a free loopback port, stopped afterwards."""
-    if shutil.which("redis-server") is None:
-        unavailable("redis-server is not installed")
     port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    try:
-        output = b""
-        with selectors.DefaultSelector() as selector:  # wait for its "ready" line, 30 s at most
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"ready to accept connections" not in output.lower():
-                if not selector.select(timeout=30):
-                    raise TimeoutError(f"redis-server did not start within 30 s: {output!r}")
-                chunk = os.read(process.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                output += chunk
-        assert process.poll() is None, f"redis-server exited at start: {output!r}"
+    with redis_server("--port", str(port), "--bind", "127.0.0.1"):
         yield ("127.0.0.1", port)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
 
 
 def client_of(proxy: sd.BaseServer, timeout: float, retries: int = 0) -> redis.Redis:

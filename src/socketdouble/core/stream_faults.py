@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .fault_spec import Fault, FaultList, Flow, fault_random
+from .fault_spec import Fault, FaultList, Flow, follow_faults
 
 __all__ = ["ConnectionFaults", "Ending", "FlowFaults", "Piece", "Plan"]
 
@@ -273,26 +273,14 @@ class FlowFaults:
 
     def update(self, faults: tuple[Fault, ...]) -> None:
         """Act from now on with ``faults``; a fault still in the list keeps its state."""
-        seen: dict[Fault, int] = {}
-        states: dict[tuple[Fault, int], _State] = {}
-        for fault in faults:
-            occurrence = seen.get(fault, 0)
-            seen[fault] = occurrence + 1
-            make = _STATES.get(fault.name)
-            if make is None:
-                continue  # a listener or datagram fault: not about this direction's bytes
-            acts = (
-                fault.acts_on(self.flow) if fault.name not in _WHOLE_CONNECTION else self.flow == "to_client"
-            )
-            if not acts or not fault.chosen(self.seed, occurrence, self.connection):
-                continue
-            key = (fault, occurrence)
-            state = self._states.get(key)
-            if state is None:
-                state = make(
-                    fault, fault_random(self.seed, fault, occurrence, self.connection, self.flow), self.flow
-                )
-            states[key] = state
+
+        def acts(fault: Fault) -> bool:
+            if fault.name in _WHOLE_CONNECTION:
+                return self.flow == "to_client"
+            return fault.acts_on(self.flow)
+
+        # Listener and datagram faults have no maker here: they are not about this direction's bytes.
+        states = follow_faults(faults, self._states, self.seed, self.connection, self.flow, _STATES, acts)
         self._states = states
         self._order = list(states.values())
 
