@@ -7,8 +7,6 @@ server is gone, and redis-py gets the very same answers.
 
 from __future__ import annotations
 
-import os
-import selectors
 import shutil
 import subprocess
 import tempfile
@@ -20,40 +18,19 @@ import pytest
 import redis
 
 import socketdouble as sd
-from examples.needs import unavailable
+from examples.redis_server import redis_server
 from socketdouble.doubles import Doubles
 
 
 @pytest.fixture
-def redis_server() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A real redis-server on a private Unix socket, stopped afterwards."""
-    if shutil.which("redis-server") is None:
-        unavailable("redis-server is not installed")
+def redis_unix() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A real redis-server on a Unix socket in a private folder, stopped afterwards."""
     folder = tempfile.mkdtemp(prefix="sd-redis-")
     path = f"{folder}/redis.sock"
-    process = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", path, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
     try:
-        output = b""
-        with selectors.DefaultSelector() as selector:  # wait for its "ready" line, 30 s at most
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"ready to accept connections" not in output.lower():
-                if not selector.select(timeout=30):
-                    raise TimeoutError(f"redis-server did not start within 30 s: {output!r}")
-                chunk = os.read(process.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                output += chunk
-        assert process.poll() is None, "redis-server exited at start"
-        yield process, path
+        with redis_server("--port", "0", "--unixsocket", path) as process:
+            yield process, path
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -74,9 +51,9 @@ def session(path: str) -> list[Any]:
 
 
 def test_record_then_replay_redis(
-    socketdouble: Doubles, redis_server: tuple[subprocess.Popen[bytes], str], tmp_path: Path
+    socketdouble: Doubles, redis_unix: tuple[subprocess.Popen[bytes], str], tmp_path: Path
 ) -> None:
-    process, upstream = redis_server
+    process, upstream = redis_unix
     proxy = socketdouble.add(sd.RecordingProxy(upstream, kind="unix"))
     live = session(proxy.path or "")
     assert live == [b"ann", 1, 2, 3, [b"a", b"b", b"c"], None]
@@ -91,9 +68,9 @@ def test_record_then_replay_redis(
 
 
 def test_a_changed_command_fails_the_replay(
-    socketdouble: Doubles, redis_server: tuple[subprocess.Popen[bytes], str], tmp_path: Path
+    socketdouble: Doubles, redis_unix: tuple[subprocess.Popen[bytes], str], tmp_path: Path
 ) -> None:
-    _, upstream = redis_server
+    _, upstream = redis_unix
     proxy = socketdouble.add(sd.RecordingProxy(upstream, kind="unix"))
     session(proxy.path or "")
     proxy.stop()

@@ -87,3 +87,9 @@ def test_seeds() -> None:
     assert 0 <= check_seed(None) < 2**32
     with pytest.raises(sd.ConfigurationError, match="seed=True"):
         check_seed(True)
+
+
+def test_an_empty_list_at_construction_leaves_the_version_at_zero() -> None:
+    # Version 0 is what a server's hot path checks: faults=[] must cost nothing either.
+    assert FaultList("stream", "TCPServer", []).version == 0
+    assert FaultList("stream", "TCPServer", [sd.faults.latency(0.1)]).version != 0

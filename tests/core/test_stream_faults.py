@@ -176,3 +176,9 @@ def test_connections_select_by_number() -> None:
 def test_equal_faults_in_one_list_act_separately() -> None:
     _, faults = connection(sd.faults.latency(1.0), sd.faults.latency(1.0))
     assert faults.to_client.chunk(b"a", 0.0).pieces == [Piece(2.0, b"a")]
+
+
+def test_garbage_withholds_the_whole_chunk_however_long_the_garbage() -> None:
+    for size in (3, 8):
+        _, faults = connection(sd.faults.garbage(size))
+        assert faults.to_client.chunk(b"+OK\r\n", 1.0).withheld == 5

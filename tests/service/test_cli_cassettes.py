@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from examples.needs import unavailable
+from examples.redis_server import redis_server
 
 import socketdouble as sd
 from socketdouble.core.cassette import (
@@ -35,30 +35,8 @@ def redis_port(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         unavailable("redis-server and redis-cli are not installed")
     port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    try:
-        output = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"ready to accept connections" not in output.lower():
-                if not selector.select(timeout=30):
-                    raise TimeoutError(f"redis-server did not start within 30 s: {output!r}")
-                chunk = os.read(process.stdout.fileno(), 65536)
-                if not chunk:
-                    raise AssertionError(f"redis-server exited at start: {output!r}")
-                output += chunk
+    with redis_server("--port", str(port), "--bind", "127.0.0.1", cwd=tmp_path) as process:
         yield process, port
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
 
 
 SESSION = "".join(

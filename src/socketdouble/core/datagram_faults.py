@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Callable
 
-from .fault_spec import Fault, FaultList, Flow, fault_random
+from .fault_spec import Fault, FaultList, Flow, follow_faults
 from .stream_faults import Piece
 
 __all__ = ["DatagramFaults", "PeerFaults"]
@@ -178,25 +178,10 @@ class PeerFaults:
 
     def update(self, faults: tuple[Fault, ...]) -> list[Piece]:
         """Act from now on with ``faults``; returns datagrams a removed reorder was holding."""
-        seen: dict[Fault, int] = {}
-        states: dict[tuple[Fault, int], _State] = {}
-        for fault in faults:
-            occurrence = seen.get(fault, 0)
-            seen[fault] = occurrence + 1
-            make = _STATES.get(fault.name)
-            if (
-                make is None
-                or not fault.acts_on(self.flow)
-                or not fault.chosen(self.seed, occurrence, self.peer)
-            ):
-                continue
-            key = (fault, occurrence)
-            state = self._states.get(key)
-            if state is None:
-                state = make(
-                    fault, fault_random(self.seed, fault, occurrence, self.peer, self.flow), self.flow
-                )
-            states[key] = state
+        flow = self.flow
+        states = follow_faults(
+            faults, self._states, self.seed, self.peer, flow, _STATES, lambda fault: fault.acts_on(flow)
+        )
         orphans = [
             piece
             for key, state in self._states.items()

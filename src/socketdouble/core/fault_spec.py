@@ -17,9 +17,9 @@ from __future__ import annotations
 import random
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator, MutableSequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args, overload
+from typing import Any, Literal, TypeVar, get_args, overload
 
 from ..errors import ConfigurationError
 
@@ -34,6 +34,7 @@ __all__ = [
     "Medium",
     "check_seed",
     "fault_random",
+    "follow_faults",
     "new_seed",
 ]
 
@@ -138,6 +139,42 @@ def check_seed(seed: object) -> int:
             "pass it back to repeat a run exactly), or None for a random one"
         )
     return seed
+
+
+S = TypeVar("S")
+StateKey = tuple["Fault", int]
+"""A fault and its occurrence among equal faults in one list: what a kept state is found by."""
+
+
+def follow_faults(
+    faults: tuple[Fault, ...],
+    kept: dict[StateKey, S],
+    seed: int,
+    number: int,
+    flow: Flow,
+    makers: Mapping[str, Callable[[Fault, random.Random, Flow], S]],
+    acts: Callable[[Fault], bool],
+) -> dict[StateKey, S]:
+    """The states of the faults acting on one direction of connection (peer) ``number``, in list order.
+
+    A fault still in the list keeps its state from ``kept``; a new one gets a state from
+    ``makers[fault.name]`` with its own seeded generator. Faults with no maker, that do
+    not ``acts`` on this direction, or that were not chosen for this connection are left out.
+    """
+    seen: dict[Fault, int] = {}
+    states: dict[StateKey, S] = {}
+    for fault in faults:
+        occurrence = seen.get(fault, 0)
+        seen[fault] = occurrence + 1
+        maker = makers.get(fault.name)
+        if maker is None or not acts(fault) or not fault.chosen(seed, occurrence, number):
+            continue
+        key = (fault, occurrence)
+        state = kept.get(key)
+        if state is None:
+            state = maker(fault, fault_random(seed, fault, occurrence, number, flow), flow)
+        states[key] = state
+    return states
 
 
 def fault_random(seed: int, fault: Fault, occurrence: int, connection: int, stream: str) -> random.Random:

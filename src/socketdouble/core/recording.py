@@ -376,3 +376,19 @@ class Recording:
 
     def _render(self) -> str:
         return render(self._view())
+
+    def clear(self) -> None:
+        """Forget every connection, request, unmatched message, rejected peer and error.
+
+        For a long-running double (``socketdouble serve``'s reset): what comes next is
+        recorded as if the server had just started. Connections still open go on
+        recording their messages into :attr:`requests`, but are no longer listed.
+        """
+        with self.lock:
+            self._connections.clear()
+            self._requests.clear()
+            self._unmatched.clear()
+            self._rejected.clear()
+            self.errors.clear()
+            self.error_contexts.clear()
+            self.faulted = False

@@ -440,6 +440,18 @@ class RuleBook:
     def __repr__(self) -> str:
         return f"<RuleBook {len(self._rules)} rule(s), {len(self._greetings)} greeting(s)>"
 
+    def clear(self) -> int:
+        """Forget every rule (greetings stay); returns how many there were.
+
+        For long-running doubles (``socketdouble serve``'s admin API): open connections
+        answer by whatever rules are added next, from their next message.
+        """
+        with self._lock:
+            cleared = len(self._rules)
+            self._rules.clear()
+            self._lock.notify_all()  # a worker waiting on a pending rule decides again: unmatched
+            return cleared
+
 
 def _common_prefix(message: bytes, example: bytes | None) -> int:
     if example is None:

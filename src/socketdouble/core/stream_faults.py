@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .fault_spec import Fault, FaultList, Flow, fault_random
+from .fault_spec import Fault, FaultList, Flow, follow_faults
 
 __all__ = ["ConnectionFaults", "Ending", "FlowFaults", "Piece", "Plan"]
 
@@ -60,6 +60,9 @@ class Plan:
 
 class _State:
     """One fault acting on one direction of one connection."""
+
+    #: Whether what it lets through, once it acts, is not the chunk's bytes (garbage).
+    replaces = False
 
     def __init__(self, fault: Fault, rng: random.Random, flow: Flow) -> None:
         self.fault = fault
@@ -212,6 +215,8 @@ class _Timeout(_AfterBytes):
 
 
 class _Garbage(_State):
+    replaces = True
+
     def apply(self, pieces: list[Piece], events: list[str]) -> tuple[list[Piece], Ending | None]:
         if not pieces:
             return pieces, None
@@ -268,26 +273,14 @@ class FlowFaults:
 
     def update(self, faults: tuple[Fault, ...]) -> None:
         """Act from now on with ``faults``; a fault still in the list keeps its state."""
-        seen: dict[Fault, int] = {}
-        states: dict[tuple[Fault, int], _State] = {}
-        for fault in faults:
-            occurrence = seen.get(fault, 0)
-            seen[fault] = occurrence + 1
-            make = _STATES.get(fault.name)
-            if make is None:
-                continue  # a listener or datagram fault: not about this direction's bytes
-            acts = (
-                fault.acts_on(self.flow) if fault.name not in _WHOLE_CONNECTION else self.flow == "to_client"
-            )
-            if not acts or not fault.chosen(self.seed, occurrence, self.connection):
-                continue
-            key = (fault, occurrence)
-            state = self._states.get(key)
-            if state is None:
-                state = make(
-                    fault, fault_random(self.seed, fault, occurrence, self.connection, self.flow), self.flow
-                )
-            states[key] = state
+
+        def acts(fault: Fault) -> bool:
+            if fault.name in _WHOLE_CONNECTION:
+                return self.flow == "to_client"
+            return fault.acts_on(self.flow)
+
+        # Listener and datagram faults have no maker here: they are not about this direction's bytes.
+        states = follow_faults(faults, self._states, self.seed, self.connection, self.flow, _STATES, acts)
         self._states = states
         self._order = list(states.values())
 
@@ -308,14 +301,18 @@ class FlowFaults:
             plan.withheld = len(data)
             return plan
         pieces = [Piece(now, data)]
+        replaced = False  # garbage went in place of the chunk: none of its bytes passed
         for state in self._order:
             pieces, ending = state.apply(pieces, plan.events)
-            if ending is not None and plan.ending is None:
-                plan.ending = ending
+            if ending is not None:
+                replaced = replaced or state.replaces
+                if plan.ending is None:
+                    plan.ending = ending
         if plan.ending is not None:
             last = max((piece.at for piece in pieces), default=now)
             self.ended = plan.ending = Ending(max(plan.ending.at, last), plan.ending.how)
-            plan.withheld = len(data) - sum(len(piece.data) for piece in pieces)
+            passed = 0 if replaced else sum(len(piece.data) for piece in pieces)
+            plan.withheld = len(data) - passed
         plan.pieces = pieces
         return plan
 

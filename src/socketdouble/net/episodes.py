@@ -10,6 +10,10 @@ added after the old ones.
 A recorded connection in which the server spoke first (SMTP, FTP) is replayed in
 recorded order, as long as one is unused: the client waits for the greeting, so no
 first turn could choose. Connections beyond them go to the upstream.
+
+Faults act on a forwarded connection in the pump (its first turn, already read, like
+any later chunk; the new cassette keeps the upstream's traffic before faults), and on
+a replayed one as on any replay.
 """
 
 from __future__ import annotations

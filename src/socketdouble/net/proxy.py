@@ -47,8 +47,15 @@ class RecordingProxy(BaseServer):
       one at once). An upstream that cannot be reached is an error of the connection,
       reported by ``check()``.
 
+    - ``faults`` (see :mod:`socketdouble.faults`) act between the client and the
+      upstream: "to_client" on what the upstream sends, "from_client" on what the
+      client sends. A close or reset ends the client's side and the upstream connection
+      with it; a blackhole holds the client until it closes or the proxy stops. The
+      cassette keeps the upstream's traffic as it was read, before faults; the recording
+      shows what the client sent and what it was sent (garbage included).
+
     The proxy forwards and records raw bytes: it takes no ``framing=``. Other keyword
-    arguments are the server's (``host``, ``port``, ``path``, ``stop_timeout``...).
+    arguments are the server's (``host``, ``port``, ``path``, ``stop_timeout``, ``seed``...).
     """
 
     #: The cassette kind this class records ("tcp", "unix", "udp", "unix_dgram").

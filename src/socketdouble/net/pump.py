@@ -9,7 +9,8 @@ ever waits for the other, and TLS on either side (an SSL read that wants a write
 TLS 1.3 session ticket that makes a socket readable with no data) blocks nothing.
 
 Every chunk is recorded once, when it is read: in the cassette as it came, and in the
-server's recording redacted. Raw bytes, never framed.
+server's recording redacted. Raw bytes, never framed. Faults (:mod:`.pump_faults`) act
+between reading and writing: the cassette keeps what was read, as it was.
 
 At stop() both sockets are shut down; the pump goes on reading and recording what the
 kernel had queued until both reach end of file (bounded by half the server's
@@ -28,7 +29,11 @@ from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from ..core.cassette import CloseHow, ConnectionLog, Redactor, Side
+from ..core.fault_spec import Flow
+from ..core.stream_faults import Piece
 from ..errors import ConfigurationError
+from .faulty_io import FAULT_RESET
+from .pump_faults import PumpFaults
 from .stream import LINGER_RESET, StreamSession
 
 __all__ = ["CLIENT_HELLO", "QUEUE_LIMIT", "READ_SIZE", "TLS_RECORD_START", "Pump"]
@@ -66,6 +71,12 @@ class _Direction:
         self.write_blocked = False  # the last write could not take everything
         self.write_wants_read = False  # an SSL write waits for the socket to be readable
         self.ssl = isinstance(source, ssl.SSLSocket)
+        # Faults (see pump_faults): the direction as a fault names it, the pieces a fault
+        # delays (each with its time; they follow what is in ``queue``), and whether a fault
+        # ended the direction.
+        self.flow: Flow = "from_client" if side == "client" else "to_client"
+        self.held: deque[Piece] = deque()
+        self.cut = False
 
     def wants_read(self, stopping: bool) -> bool:
         return self.reading and (stopping or self.queued < QUEUE_LIMIT)
@@ -104,6 +115,12 @@ class Pump:
         #: Who sent the last bytes: a client turn starts when it was not the client.
         self.last_side: Side | None = None
         self.deadline: float | None = None  # set once stop() came
+        #: The server's live fault list: its version stays 0 until a fault is first added.
+        self.fault_list = server.faults
+        #: Made once the fault list changed (before this connection or during it).
+        self.faults: PumpFaults | None = None
+        #: What the loop waits on (the faults' wake socket joins it).
+        self.selector: selectors.BaseSelector | None = None
 
     # -- the loop ----------------------------------------------------------------
 
@@ -116,31 +133,60 @@ class Pump:
         up, down = self.up, self.down
         up.source.setblocking(False)
         down.source.setblocking(False)
-        if first and self._take(up, first):
-            self._flush(up)
         # Each socket is the source of one direction and the target of the other.
         sockets = {inbound.source_fd: (inbound, outbound) for inbound, outbound in self.pairs}
         masks = {up.source_fd: 0, down.source_fd: 0}
         with selectors.DefaultSelector() as selector:
-            while not self._over():
-                timeout = self._timeout()
-                if timeout is not None and timeout < 0:
-                    break  # stop()'s deadline passed
-                self._register(selector, masks)
-                for key, events in selector.select(timeout):
-                    inbound, outbound = sockets[key.fd]
-                    if events & (selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ):
-                        self._fill(inbound)
-                    if outbound.write_blocked and events & (
-                        selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
-                    ):
-                        self._flush(outbound)
-                    if self.reset_by is not None or self.refused:
-                        break  # the connection ends now: nothing more moves
-                for direction in self.ssl_directions:
-                    if self._ssl_pending(direction):
-                        self._fill(direction)
+            self.selector = selector
+            try:
+                self._loop(first, selector, sockets, masks)
+            finally:
+                if self.faults is not None:
+                    self.faults.finish()
         return self._reason()
+
+    def _loop(
+        self,
+        first: bytes,
+        selector: selectors.BaseSelector,
+        sockets: dict[int, tuple[_Direction, _Direction]],
+        masks: dict[int, int],
+    ) -> None:
+        up = self.up
+        if self.fault_list.version:  # faults from the start: an ending the opening scheduled
+            self.faulted().advance()
+        if first and self.reset_by is None and self._take(up, first):
+            self.flush(up)
+        while not self._over():
+            timeout = self._timeout()
+            if timeout is not None and timeout < 0:
+                break  # stop()'s deadline passed
+            self._register(selector, masks)
+            for key, events in selector.select(timeout):
+                try:
+                    inbound, outbound = sockets[key.fd]
+                except KeyError:  # stop() shut the faults' wake socket down (free when not raised)
+                    cast(PumpFaults, self.faults).woken()
+                    continue
+                if events & (selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ):
+                    self._fill(inbound)
+                if outbound.write_blocked and events & (
+                    selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
+                ):
+                    self.flush(outbound)
+                if self.reset_by is not None or self.refused:
+                    break  # the connection ends now: nothing more moves
+            for direction in self.ssl_directions:
+                if self._ssl_pending(direction):
+                    self._fill(direction)
+            if self.faults is not None:
+                self.faults.advance()
+
+    def faulted(self) -> PumpFaults:
+        """The connection's faults, made on first need."""
+        if self.faults is None:
+            self.faults = PumpFaults(self)
+        return self.faults
 
     def _over(self) -> bool:
         if self.reset_by is not None or self.refused:
@@ -161,6 +207,11 @@ class Pump:
         for direction in self.ssl_directions:
             if self._ssl_pending(direction):
                 return 0.0
+        if self.faults is not None:  # wait no longer than the next piece or ending is due
+            due = self.faults.due()
+            if due is not None:
+                wait = max(0.0, due - time.monotonic())
+                remaining = wait if remaining is None else min(remaining, wait)
         return remaining
 
     def _stopping(self) -> bool:
@@ -201,12 +252,14 @@ class Pump:
         """Decrypted bytes wait inside the SSL object, where select() cannot see them."""
         return d.wants_read(self.deadline is not None) and cast(ssl.SSLSocket, d.source).pending() > 0
 
-    def _settle(self, d: _Direction) -> None:
+    def settle(self, d: _Direction) -> None:
         """Once ``d``'s source ended and all its bytes went, pass the end of file on."""
         if d.reading or d.queue or d.half_closed or self.reset_by is not None or self.refused:
             return
         if self._stopping():
             return  # stop() shut the target down already
+        if self.faults is not None and not self.faults.may_pass_end(d):
+            return
         d.half_closed = True
         with contextlib.suppress(OSError):  # the target is gone: its own read will tell
             socket.socket.shutdown(d.target, socket.SHUT_WR)
@@ -219,9 +272,9 @@ class Pump:
             return
         self._read(d)
         if d.queue and not d.write_blocked and self.reset_by is None and not self.refused:
-            self._flush(d)
+            self.flush(d)
         else:
-            self._settle(d)
+            self.settle(d)
 
     def _read(self, d: _Direction) -> None:
         while d.wants_read(self.deadline is not None):
@@ -258,7 +311,10 @@ class Pump:
             self._refuse_tls(data)
             return False
         self.last_side = d.side
-        self._record(d.side, data)
+        if self.fault_list.version:  # 0 until a fault is first added: then faults decide
+            self.faulted().take(d, data)
+            return True
+        self.record(d.side, data)
         if self.deadline is None:  # once stop() came, its shutdown stops every write
             d.queue.append(data)
             d.queued += len(data)
@@ -274,7 +330,7 @@ class Pump:
             return False
         return self.last_side is None or data[5:6] == CLIENT_HELLO
 
-    def _record(self, side: Side, data: bytes) -> None:
+    def record(self, side: Side, data: bytes) -> None:
         self.log.data(side, data, time.monotonic())
         shown = self.redact(data)  # what the recording (and so every report) shows
         if side == "client":
@@ -316,7 +372,7 @@ class Pump:
 
     # -- writing -----------------------------------------------------------------
 
-    def _flush(self, d: _Direction) -> None:
+    def flush(self, d: _Direction) -> None:
         """Write queued chunks to ``d.target`` until it takes no more."""
         while d.queue:
             head = d.queue[0]
@@ -341,7 +397,7 @@ class Pump:
             if d.offset == len(head):
                 d.queue.popleft()
                 d.offset = 0
-        self._settle(d)
+        self.settle(d)
 
     # -- endings -----------------------------------------------------------------
 
@@ -355,6 +411,10 @@ class Pump:
     def _reason(self) -> str:
         if self.refused:
             return "refused: the client speaks TLS to a plain proxy"
+        if self.faults is not None and self.faults.reason is not None:
+            if self.faults.reason == FAULT_RESET:
+                self.session.reset_on_close()
+            return self.faults.reason
         if self.reset_by == "server":
             self.session.reset_on_close()
             return "server reset"

@@ -2,7 +2,9 @@
 
 ``{"servers": {"NAME": {"kind": "tcp", "address": ["127.0.0.1", 41234]}}, "admin": URL}``;
 a Unix server's address is its path. The ready file is written whole or not at all (a
-temporary file renamed over it), so a CI script polling for it never reads half a line.
+temporary file renamed over it), so a CI script polling for it never reads half a line;
+:func:`withdraw` removes it before start (a stale one would announce a service that is
+not there yet) and after stop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["announce", "ready_line"]
+__all__ = ["announce", "ready_line", "withdraw"]
 
 
 def ready_line(servers: Mapping[str, Mapping[str, Any]], admin_url: str | None = None) -> str:
@@ -40,3 +42,8 @@ def announce(line: str, ready_file: str | os.PathLike[str] | None = None) -> Non
             raise
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def withdraw(ready_file: str | os.PathLike[str]) -> None:
+    """Remove ``ready_file`` if it exists: what it announced no longer listens (or not yet)."""
+    Path(ready_file).unlink(missing_ok=True)
