@@ -323,3 +323,26 @@ def test_conversation_sleeps_before_the_reply_and_resets_after_it() -> None:
     assert conversation.over
     other = Conversation(Recording().open_connection(None), book, decoder=lines().decoder())
     assert other.receive(b"B\n") == [Send(b"b"), Reset()]
+
+
+def test_clear_forgets_the_indexed_rules_too() -> None:
+    book = RuleBook()
+    book.add(b"A").reply(b"a")
+    book.add(regex(rb"\AB")).reply(b"b")
+    assert book.clear() == 2
+    assert (book.answer(b"A"), book.answer(b"B")) == (None, None)
+    later = book.add(b"B").reply(b"b2")
+    assert book.answer(b"B") == Answer(later, b"b2", False)
+    assert later.number == 1
+
+
+def test_clear_wakes_a_worker_waiting_on_a_pending_rule() -> None:
+    book = RuleBook()
+    book.settle_timeout = 30.0
+    asked = Asked(b"X")
+    book.add(asked, pending=True)
+    thread, got = _answer_in_thread(book, b"X")
+    assert asked.event.wait(5)
+    assert book.clear() == 1  # the rule is gone: the worker decides again, on no rule
+    thread.join(5)
+    assert not thread.is_alive() and got == [None]

@@ -446,10 +446,12 @@ class RuleBook:
         For long-running doubles (``socketdouble serve``'s admin API): open connections
         answer by whatever rules are added next, from their next message.
         """
-        with self._lock:
+        with self._mutex:
             cleared = len(self._rules)
             self._rules.clear()
-            self._lock.notify_all()  # a worker waiting on a pending rule decides again: unmatched
+            self._index = MatcherIndex()  # positions of rules that are gone: a new index
+            if self._waiting:
+                self._notify()  # a worker waiting on a pending rule decides again: unmatched
             return cleared
 
 
