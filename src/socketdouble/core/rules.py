@@ -6,84 +6,22 @@ every connection and may change while the server runs, so it is guarded by a loc
 Answering is on every message's path: a rule book finds the first rule that may
 answer through a :class:`~socketdouble.core.matchers.MatcherIndex` (exact-bytes rules
 by one dict lookup, rule order kept), under the plain lock, and each rule's
-:class:`Reaction` carries the actions of its answer, made once when the rule was
+:class:`~socketdouble.core.reaction.Reaction` carries the actions of its answer, made once when the rule was
 configured.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import threading
 import time
-from collections.abc import Callable
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
-from .actions import Action, Close, Reset, Send, Sleep
 from .matchers import Matcher, MatcherIndex, MatcherLike, as_matcher
+from .reaction import SILENT, Reaction, Response, check_delay, check_response
 
 __all__ = ["Answer", "Greeting", "Reaction", "Response", "Rule", "RuleBook"]
-
-Response = bytes | Callable[[bytes], bytes | None]
-
-
-def _check_response(response: object) -> Response:
-    if isinstance(response, (bytes, bytearray, memoryview)):
-        return bytes(response)
-    if callable(response):
-        return response
-    raise ConfigurationError(
-        f"reply({response!r}): a reply is bytes or a callable message -> bytes | None"
-        + (f"; write b{response!r}" if isinstance(response, str) else "")
-    )
-
-
-def _check_delay(delay: object) -> float:
-    seconds = float(delay) if isinstance(delay, (int, float)) and not isinstance(delay, bool) else math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigurationError(
-            f"reply(..., delay={delay!r}): delay is the seconds the reply waits, a finite number >= 0, "
-            "e.g. delay=0.2"
-        )
-    return seconds
-
-
-class Reaction:
-    """What a rule does with a matched message, replaced as one so a worker never reads half of it.
-
-    Never changed once made: ``reply()``, ``close()`` and ``reset()`` make a new one.
-    Its actions are made here, once, rather than for each message it answers.
-    """
-
-    __slots__ = ("actions", "after", "before", "close", "delay", "ends", "reset", "response")
-
-    def __init__(
-        self, response: Response | None = None, close: bool = False, delay: float = 0.0, reset: bool = False
-    ) -> None:
-        self.response = response
-        self.close = close
-        self.delay = delay
-        self.reset = reset
-        #: Before the reply: the delay's Sleep, if any.
-        self.before: tuple[Action, ...] = (Sleep(delay),) if delay else ()
-        #: After the reply: Reset or Close, if the rule ends the connection.
-        self.after: tuple[Action, ...] = (Reset(),) if reset else (Close(),) if close else ()
-        #: True when the answer ends the connection (close or reset).
-        self.ends = reset or close
-        #: The whole answer when the reply is fixed (bytes or none); None for a reply function,
-        #: whose bytes are known only once it has been called with the message.
-        sent: tuple[Action, ...] = (Send(response),) if isinstance(response, bytes) and response else ()
-        self.actions: tuple[Action, ...] | None = (
-            None if callable(response) else (*self.before, *sent, *self.after)
-        )
-
-    def __repr__(self) -> str:
-        return f"Reaction({self.response!r}, close={self.close}, delay={self.delay}, reset={self.reset})"
-
-
-#: A rule's reaction until it is configured: it answers nothing (shared: a reaction never changes).
-_SILENT = Reaction()
 
 
 class Rule:
@@ -114,7 +52,7 @@ class Rule:
         self.times = times
         self.number = number
         self.used = 0
-        self._reaction = _SILENT
+        self._reaction = SILENT
         #: True while the rule waits for its answer on a running server (see the class doc).
         self.pending = False
         self._book: RuleBook | None = None
@@ -147,8 +85,8 @@ class Rule:
         ``close()`` said. ``delay`` is the seconds the reply waits (a slow server).
         Returns the rule.
         """
-        checked = _check_response(response)
-        seconds = _check_delay(delay)
+        checked = check_response(response)
+        seconds = check_delay(delay)
         now = self._reaction
         self._configure(Reaction(checked, now.close if close is None else bool(close), seconds, now.reset))
         return self
