@@ -5,9 +5,9 @@ every connection and may change while the server runs, so it is guarded by a loc
 
 Answering is on every message's path: a rule book finds the first rule that may
 answer through a :class:`~socketdouble.core.matchers.MatcherIndex` (exact-bytes rules
-by one dict lookup, rule order kept), under the plain lock, and each rule's
-:class:`~socketdouble.core.reaction.Reaction` carries the actions of its answer, made once when the rule was
-configured.
+by one dict lookup, rule order kept), under the plain lock; each rule's
+:class:`~socketdouble.core.reaction.Reaction` carries the actions of its answer,
+made once when the rule was configured.
 """
 
 from __future__ import annotations
