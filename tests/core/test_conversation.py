@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
+
 from socketdouble import Script, length_prefixed, lines, prefix
-from socketdouble.core.actions import Close, Send
+from socketdouble.core.actions import Close, Reset, Send, Sleep
 from socketdouble.core.conversation import Conversation
-from socketdouble.core.recording import Recording
+from socketdouble.core.events import EventKind
+from socketdouble.core.recording import ConnectionRecord, Recording
 from socketdouble.core.rules import RuleBook
 
 
@@ -121,3 +126,87 @@ def test_rule_close_after_reply() -> None:
     rules.add(b"QUIT\r\n").reply(b"bye\r\n", close=True)
     conversation, _ = converse(rules)
     assert conversation.receive(b"QUIT\r\n") == [Send(b"bye\r\n"), Close()]
+
+
+# -- what the hot path saves must not change what is recorded or answered --------------------
+
+
+def kinds(recording: Recording) -> list[tuple[str, bytes]]:
+    [connection] = recording.connections
+    return [(event.kind.value, event.data) for event in connection.events if event.kind is not EventKind.OPEN]
+
+
+def test_a_read_of_one_message_is_recorded_with_it_and_several_each_before_its_answer() -> None:
+    rules = RuleBook()
+    rules.add(b"ok\r\n").reply(b"fine\r\n")
+    conversation, recording = converse(rules)
+    assert conversation.receive(b"bad\r\n") == []
+    assert conversation.receive(b"bad\r\nok\r\n") == [Send(b"fine\r\n")]
+    assert kinds(recording) == [
+        ("in", b"bad\r\n"),
+        ("unmatched", b"bad\r\n"),
+        ("in", b"bad\r\n"),
+        ("unmatched", b"bad\r\n"),  # between the two messages of one read, where it came
+        ("in", b"ok\r\n"),
+    ]
+    [connection] = recording.connections
+    assert connection.received == b"bad\r\nbad\r\nok\r\n"
+    offsets = [event.offset for event in connection.events]
+    assert offsets == sorted(offsets)
+
+
+def test_a_framing_error_still_records_the_bytes_that_caused_it() -> None:
+    conversation, recording = converse(RuleBook())
+    conversation.decoder = lines(b"\n", max_length=4).decoder()
+    assert conversation.receive(b"far too long\n") == [Close()]
+    [connection] = recording.connections
+    assert connection.received == b"far too long\n"
+    assert recording.errors
+
+
+def test_a_changed_rule_answers_with_its_new_actions() -> None:
+    rules = RuleBook()
+    rule = rules.add(b"X\r\n").reply(b"1\r\n")
+    conversation, _ = converse(rules)
+    first = conversation.receive(b"X\r\n")
+    assert first == [Send(b"1\r\n")]
+    first.append(Close())  # the list handed out is the caller's: the rule's own actions are untouched
+    rule.reply(b"2\r\n", delay=0.25)
+    assert conversation.receive(b"X\r\n") == [Sleep(0.25), Send(b"2\r\n")]
+    assert not conversation.over
+    rule.reset()
+    assert conversation.receive(b"X\r\n") == [Sleep(0.25), Send(b"2\r\n"), Reset()]
+    assert conversation.over
+
+
+class RelayingSink(ConnectionRecord):
+    """A sink that passes rule uses on (as a forked child's does): it must hear of each."""
+
+    wants_rule_uses = True
+
+    def __init__(self, recording: Recording) -> None:
+        super().__init__(recording, 1, None)
+        self.uses: list[int] = []
+
+    def on_rule_used(self, number: int) -> None:
+        self.uses.append(number)
+
+
+class SilentSink(ConnectionRecord):
+    def on_rule_used(self, number: int) -> None:
+        raise AssertionError("a recording counts nothing here: the call is skipped")
+
+
+@pytest.mark.parametrize("framing", [b"\r\n", None], ids=["stream", "datagram"])
+def test_rule_uses_reach_a_sink_that_wants_them_and_only_such_a_sink(framing: bytes | None) -> None:
+    rules = RuleBook()
+    rules.add(b"A\r\n").reply(b"a")
+    rules.add(b"B\r\n").reply(lambda m: b"b")
+    relaying = RelayingSink(Recording())
+    for sink in (relaying, SilentSink(Recording(), 1, None)):
+        conversation = Conversation(sink, rules, None, lines(framing).decoder() if framing else None)
+        messages: Sequence[bytes] = (b"A\r\n", b"B\r\n")
+        answered = [conversation.receive(m) if framing else conversation.datagram(m) for m in messages]
+        assert answered == [[Send(b"a")], [Send(b"b")]]
+        assert sink.requests == list(messages)
+    assert relaying.uses == [1, 2]

@@ -71,6 +71,52 @@ def test_bad_reply() -> None:
         RuleBook().add_greeting().reply("hi")  # type: ignore[arg-type]
 
 
+def test_rule_order_holds_with_exact_bytes_found_by_lookup() -> None:
+    """Exact-bytes rules come from the book's index; every other rule is still asked in its place."""
+    asked: list[bytes] = []
+
+    def is_b(message: bytes) -> bool:
+        asked.append(message)
+        return message == b"B"
+
+    book = RuleBook()
+    first_a = book.add(b"A", times=1).reply(b"a1")
+    callable_b = book.add(is_b, times=1).reply(b"b1")
+    regex_a = book.add(regex(rb"\AA")).reply(b"a2")
+    later_a = book.add(b"A").reply(b"a3")  # behind the regex: never reached
+    exact_b = book.add(b"B").reply(b"b2")
+    chosen = [book.answer(message) for message in (b"A", b"A", b"B", b"B", b"C")]
+    assert [answer.rule if answer else None for answer in chosen] == [
+        first_a,  # before the callable: it is not asked
+        regex_a,  # the spent exact rule is passed, the callable asked, the regex answers
+        callable_b,
+        exact_b,  # the callable is spent: not asked again
+        None,
+    ]
+    assert asked == [b"A", b"B"]  # exactly what asking every rule in turn would have asked
+    assert (first_a.used, callable_b.used, regex_a.used, later_a.used, exact_b.used) == (1, 1, 1, 0, 1)
+
+
+def test_a_snapshot_has_its_own_index() -> None:
+    book = RuleBook()
+    book.add(b"A").reply(b"a")
+    copy = book.snapshot()
+    book.add(b"B").reply(b"b")
+    copy.add(b"C").reply(b"c")
+    assert (book.answer(b"C"), copy.answer(b"B")) == (None, None)
+    assert copy.answer(b"C") == Answer(copy.rules[1], b"c", False)
+
+
+def test_a_reaction_carries_its_actions_made_once() -> None:
+    book = RuleBook()
+    rule = book.add(b"A").reply(b"x", delay=0.5)
+    assert rule._reaction.actions == (Sleep(0.5), Send(b"x"))
+    assert rule.reset()._reaction.actions == (Sleep(0.5), Send(b"x"), Reset())
+    assert rule._reaction.ends
+    assert book.add(b"B").reply(lambda m: m)._reaction.actions is None  # its bytes come per message
+    assert book.add(b"C")._reaction.actions == ()
+
+
 # -- the builder is order-free ---------------------------------------------------------
 
 
@@ -277,3 +323,26 @@ def test_conversation_sleeps_before_the_reply_and_resets_after_it() -> None:
     assert conversation.over
     other = Conversation(Recording().open_connection(None), book, decoder=lines().decoder())
     assert other.receive(b"B\n") == [Send(b"b"), Reset()]
+
+
+def test_clear_forgets_the_indexed_rules_too() -> None:
+    book = RuleBook()
+    book.add(b"A").reply(b"a")
+    book.add(regex(rb"\AB")).reply(b"b")
+    assert book.clear() == 2
+    assert (book.answer(b"A"), book.answer(b"B")) == (None, None)
+    later = book.add(b"B").reply(b"b2")
+    assert book.answer(b"B") == Answer(later, b"b2", False)
+    assert later.number == 1
+
+
+def test_clear_wakes_a_worker_waiting_on_a_pending_rule() -> None:
+    book = RuleBook()
+    book.settle_timeout = 30.0
+    asked = Asked(b"X")
+    book.add(asked, pending=True)
+    thread, got = _answer_in_thread(book, b"X")
+    assert asked.event.wait(5)
+    assert book.clear() == 1  # the rule is gone: the worker decides again, on no rule
+    thread.join(5)
+    assert not thread.is_alive() and got == [None]

@@ -77,6 +77,9 @@ def test_rules_in_forked_children_count_in_the_parent() -> None:
                 assert client.recv(10) == b"a\n"
     server.check()
     assert server.rules.rules[0].used == 2
+    # Each read and its message came up as one event (ChannelSink.on_received_messages), recorded as such.
+    assert server.recording.requests == [b"A\n", b"A\n"]
+    assert [c.received for c in server.recording.connections] == [b"A\n", b"A\n"]
 
 
 def test_forked_datagram_handlers() -> None:

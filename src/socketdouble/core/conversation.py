@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..errors import FramingError
-from .actions import Action, Close, Reset, Send, Sleep
+from .actions import Action, Close, Reset, Send
 from .events import EventSink
 from .framing import Decoder
 from .rules import RuleBook
@@ -61,6 +61,8 @@ class Conversation:
         self.passive = passive
         #: True once the conversation asked to close or hit a framing error.
         self.over = False
+        # A sink that does nothing with rule uses (a recording: the rule book counts them) is not told.
+        self._rule_used = sink.on_rule_used if getattr(sink, "wants_rule_uses", True) else None
 
     def open(self) -> list[Action]:
         """The connection opened: the greeting and the script's opening steps."""
@@ -75,28 +77,42 @@ class Conversation:
         return self._track(actions)
 
     def receive(self, data: bytes) -> list[Action]:
-        """Bytes arrived on a stream: frame them, record and answer each message."""
-        self.sink.on_received(data)
-        if self.decoder is None:
-            return self.message(data)
+        """Bytes arrived on a stream: frame them, record and answer each message.
+
+        A read that completes exactly one message (the usual case) is recorded in one
+        step with it; a read completing several records each just before answering it,
+        so the transcript shows an unmatched one where it came.
+        """
+        decoder = self.decoder
+        if decoder is None:
+            return self.datagram(data)
+        sink = self.sink
         try:
-            messages = self.decoder.feed(data)
+            messages = decoder.feed(data)
         except FramingError as error:
-            self.sink.on_error(error)
+            sink.on_received(data)
+            sink.on_error(error)
             self.over = True
             return [Close()]
+        except BaseException:
+            sink.on_received(data)  # recorded as it came, whatever the framing made of it
+            raise
+        if len(messages) == 1 and not self.over:
+            sink.on_received_messages(data, messages)
+            return self._decide(messages[0])
+        sink.on_received(data)
         actions: list[Action] = []
         for message in messages:
             if self.over:
-                self.sink.on_message(message)
+                sink.on_message(message)
             else:
                 actions.extend(self._answer(message))
         return actions
 
     def datagram(self, data: bytes) -> list[Action]:
         """A datagram arrived: it is one message."""
-        self.sink.on_received(data)
-        return self.message(data)
+        self.sink.on_received_messages(data, (data,))
+        return [] if self.over else self._decide(data)
 
     def message(self, message: bytes) -> list[Action]:
         if self.over:
@@ -122,6 +138,10 @@ class Conversation:
 
     def _answer(self, message: bytes) -> list[Action]:
         self.sink.on_message(message)
+        return self._decide(message)
+
+    def _decide(self, message: bytes) -> list[Action]:
+        """What to do with ``message``, recorded already: the script's step, a rule's answer or nothing."""
         if self.passive:
             return []
         player = self.player
@@ -131,37 +151,38 @@ class Conversation:
             if not matched:
                 self.sink.on_unmatched(message, f"expected: {expected}")
             return self._track(steps)
-        answer = self.rules.answer(message)
-        if answer is None:
+        found = self.rules.reaction(message)
+        if found is None:
             if not self._recorder:
                 self.sink.on_unmatched(message, self._hint(message))
             return []
-        rule, response, close, delay, reset = answer
-        self.sink.on_rule_used(rule.number)
-        if callable(response):
-            try:
-                response = response(message)
-            except Exception as error:
-                # The user's reply function broke: report it, and close rather than leave
-                # the client waiting for an answer that will never come.
-                self.sink.on_error(error)
-                return self._track([Close()])
-            if response is not None and not isinstance(response, bytes):
-                self.sink.on_error(
-                    TypeError(
-                        f"reply function {rule.describe()} returned {type(response).__name__}; "
-                        "it must return bytes or None"
-                    )
+        rule, reaction = found
+        if self._rule_used is not None:
+            self._rule_used(rule.number)
+        actions = reaction.actions
+        if actions is not None:  # fixed bytes: the actions were made with the rule
+            if reaction.ends:
+                self.over = True
+            return list(actions)
+        response = reaction.response
+        assert callable(response)
+        try:
+            reply = response(message)
+        except Exception as error:
+            # The user's reply function broke: report it, and close rather than leave
+            # the client waiting for an answer that will never come.
+            self.sink.on_error(error)
+            return self._track([Close()])
+        if reply is not None and not isinstance(reply, bytes):
+            self.sink.on_error(
+                TypeError(
+                    f"reply function {rule.describe()} returned {type(reply).__name__}; "
+                    "it must return bytes or None"
                 )
-                return self._track([Close()])
-        actions: list[Action] = [Sleep(delay)] if delay else []
-        if response:
-            actions.append(Send(response))
-        if reset:
-            actions.append(Reset())
-        elif close:
-            actions.append(Close())
-        return self._track(actions)
+            )
+            return self._track([Close()])
+        sent: list[Action] = [Send(reply)] if reply else []
+        return self._track([*reaction.before, *sent, *reaction.after])
 
     def _hint(self, message: bytes) -> str:
         """What to show beside an unmatched message: the rules, or the script's place.

@@ -8,6 +8,7 @@ logged :class:`Event` carries its time offset and an :class:`EventKind`.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from enum import Enum
 from typing import NamedTuple, Protocol
 
@@ -37,10 +38,17 @@ class Event(NamedTuple):
 
 
 class EventSink(Protocol):
-    """Where a conversation reports what happened on its connection."""
+    """Where a conversation reports what happened on its connection.
+
+    ``on_received_messages(data, messages)`` is ``on_received(data)`` then
+    ``on_message(m)`` for each of ``messages``, as one call: a read and the messages
+    it completed. A sink whose ``on_rule_used`` does nothing may say so with a class
+    attribute ``wants_rule_uses = False``: conversations then skip the call.
+    """
 
     def on_received(self, data: bytes) -> None: ...
     def on_message(self, message: bytes) -> None: ...
+    def on_received_messages(self, data: bytes, messages: Sequence[bytes]) -> None: ...
     def on_unmatched(self, message: bytes, hint: str) -> None: ...
     def on_sent(self, data: bytes) -> None: ...
     def on_error(self, error: BaseException) -> None: ...

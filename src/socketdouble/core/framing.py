@@ -84,15 +84,18 @@ class _LineDecoder(Decoder):
 
     def __init__(self, framing: Lines) -> None:
         super().__init__(framing)
-        self._lines = framing
         self._searched = 0
+        # Read on every feed: kept here rather than looked up on the framing each time
+        # (a framing is fixed for the connections it already framed, as the search state is).
+        self._delimiter = framing.delimiter
+        self._max_length = framing.max_length
 
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer
-        delimiter = self._lines.delimiter
+        delimiter = self._delimiter
         # The common case: nothing buffered and the read is exactly one whole line.
         if not buffer and 0 <= data.find(delimiter) == len(data) - len(delimiter):
-            if len(data) > self._lines.max_length:
+            if len(data) > self._max_length:
                 self._check_length(len(data))
             return [data]
         buffer += data
@@ -110,15 +113,15 @@ class _LineDecoder(Decoder):
         if start:
             del buffer[:start]
         self._searched = len(buffer)
-        if len(buffer) > self._lines.max_length:
+        if len(buffer) > self._max_length:
             self._check_length(len(buffer))
         return messages
 
     def _check_length(self, length: int) -> None:
-        if length > self._lines.max_length:
+        if length > self._max_length:
             raise FramingError(
-                f"line of {length} bytes or more exceeds max_length={self._lines.max_length} "
-                f"(delimiter {self._lines.delimiter!r}); raise max_length or use another framing"
+                f"line of {length} bytes or more exceeds max_length={self._max_length} "
+                f"(delimiter {self._delimiter!r}); raise max_length or use another framing"
             )
 
 

@@ -6,10 +6,11 @@ properties that return plain lists, copied under the lock, so reading while the
 server runs is safe.
 
 The writers are on every message's path, so each takes the recording's lock once
-(the plain lock under the Condition: no Python-level ``__enter__``) and reads the
-clock once, under that lock: offsets on one recording never go backwards, whichever
-thread wrote them. :meth:`ConnectionRecord.on_received_messages` records a read and
-the messages it completed in one such step.
+(the plain lock under the Condition: no Python-level ``__enter__``; readers take it
+too, and only waits use the Condition) and reads the clock once, under that lock:
+offsets on one recording never go backwards, whichever thread wrote them.
+:meth:`ConnectionRecord.on_received_messages` records a read and the messages it
+completed in one such step.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class ConnectionRecord:
     @property
     def received(self) -> bytes:
         """Every byte that came in, in order."""
-        with self._recording.lock:
+        with self._recording._mutex:
             received = b"".join(self._received)
             self._received = [received]
             return received
@@ -63,7 +64,7 @@ class ConnectionRecord:
     @property
     def sent(self) -> bytes:
         """Every byte that went out, in order."""
-        with self._recording.lock:
+        with self._recording._mutex:
             sent = b"".join(self._sent)
             self._sent = [sent]
             return sent
@@ -71,7 +72,7 @@ class ConnectionRecord:
     @property
     def requests(self) -> list[bytes]:
         """The messages of this connection, as cut by the framing."""
-        with self._recording.lock:
+        with self._recording._mutex:
             return list(self._messages)
 
     @property
@@ -129,28 +130,31 @@ class ConnectionRecord:
         self._recording._add_error(self, error)
 
     def on_note(self, text: str) -> None:
-        with self._recording.lock:
+        with self._recording._mutex:
             self.events.append(Event(self._recording.now(), EventKind.NOTE, text=text))
 
     def on_fault(self, text: str) -> None:
         """A fault acted on this connection: ``text`` says what it did ("reset after 3 bytes ...")."""
         recording = self._recording
-        with recording.lock:
+        with recording._mutex:
             self.events.append(Event(recording.now(), EventKind.FAULT, text=text))
             recording.faulted = True
 
     @property
     def faults(self) -> list[str]:
         """What faults did on this connection, in order (each as its transcript line says)."""
-        with self._recording.lock:
+        with self._recording._mutex:
             return [event.text for event in self.events if event.kind is EventKind.FAULT]
+
+    #: on_rule_used does nothing here: conversations need not call it (see EventSink).
+    wants_rule_uses = False
 
     def on_rule_used(self, number: int) -> None:
         """Counted by the rule book already; kept for sinks that relay it."""
 
     def on_closed(self, reason: str) -> None:
         recording = self._recording
-        with recording.lock:
+        with recording._mutex:
             if self.close_reason is not None:
                 return
             self.closed_at = recording.now()
@@ -169,7 +173,7 @@ class Recording:
 
     def __init__(self, name: str = "server") -> None:
         self.name = name
-        #: The lock the writers take (C-level, cheap); ``lock`` is the Condition over it.
+        #: The lock writers and readers take (C-level, cheap); ``lock`` is the Condition over it.
         self._mutex = threading.Lock()
         self.lock = threading.Condition(self._mutex)
         self.started = time.monotonic()
@@ -197,7 +201,7 @@ class Recording:
         return time.monotonic() - self.started
 
     def open_connection(self, peer: Any) -> ConnectionRecord:
-        with self.lock:
+        with self._mutex:
             record = ConnectionRecord(self, len(self._connections) + 1, peer)
             self._connections.append(record)
             if self._waiters:
@@ -209,31 +213,31 @@ class Recording:
     @property
     def requests(self) -> list[bytes]:
         """Every inbound message, in arrival order."""
-        with self.lock:
+        with self._mutex:
             return list(self._requests)
 
     @property
     def connections(self) -> list[ConnectionRecord]:
         """One record per connection (per peer for datagram servers)."""
-        with self.lock:
+        with self._mutex:
             return list(self._connections)
 
     @property
     def unmatched(self) -> list[bytes]:
         """Inbound messages that no rule or script step matched."""
-        with self.lock:
+        with self._mutex:
             return [message for _, message, _ in self._unmatched]
 
     @property
     def unmatched_details(self) -> list[tuple[ConnectionRecord | None, bytes, str]]:
         """(connection, message, nearest rule or step) for each unmatched message."""
-        with self.lock:
+        with self._mutex:
             return list(self._unmatched)
 
     @property
     def rejected(self) -> list[Any]:
         """Peers refused by ``verify_request``."""
-        with self.lock:
+        with self._mutex:
             return list(self._rejected)
 
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[bytes]:
@@ -276,7 +280,7 @@ class Recording:
             items = seen()
             return items[:n] if len(items) >= n else NOT_READY
 
-        with self.lock:
+        with self._mutex:
             now = ready()
             if now is not NOT_READY:
                 return now
@@ -284,13 +288,13 @@ class Recording:
             self._waiters += 1
 
         def forget() -> None:
-            with self.lock:
+            with self._mutex:
                 self._async_waiters.remove(future)
                 self._waiters -= 1
 
         arrived = await await_ready(future, timeout, forget)
         if arrived is None:
-            with self.lock:
+            with self._mutex:
                 raise self._timeout(timeout, n, len(seen()), what)
         return arrived
 
@@ -305,14 +309,14 @@ class Recording:
 
     def transcript(self) -> str:
         """The whole conversation, readable: see :mod:`socketdouble.core.transcript`."""
-        with self.lock:
+        with self._mutex:
             return self._render()
 
     def __str__(self) -> str:
         return self.transcript()
 
     def __repr__(self) -> str:
-        with self.lock:
+        with self._mutex:
             counts = (
                 f"{len(self._connections)} connection(s), {len(self._requests)} request(s), "
                 f"{len(self._unmatched)} unmatched, {len(self.errors)} error(s)"
@@ -322,17 +326,17 @@ class Recording:
     # -- what workers write ----------------------------------------------------
 
     def _add_unmatched(self, connection: ConnectionRecord | None, message: bytes, hint: str) -> None:
-        with self.lock:
+        with self._mutex:
             self._unmatched.append((connection, message, hint))
             if connection is not None:
                 connection.events.append(Event(self.now(), EventKind.UNMATCHED, message, hint))
 
     def add_rejected(self, peer: Any) -> None:
-        with self.lock:
+        with self._mutex:
             self._rejected.append(peer)
 
     def _add_error(self, connection: ConnectionRecord | None, error: BaseException) -> None:
-        with self.lock:
+        with self._mutex:
             self.errors.append(error)
             self.error_contexts[id(error)] = connection
             if connection is not None:
@@ -346,14 +350,14 @@ class Recording:
 
     def add_fault(self, text: str) -> None:
         """A fault acted on the server itself (its listener held full, an outage): ``text`` says what."""
-        with self.lock:
+        with self._mutex:
             self._server_events.append(Event(self.now(), EventKind.FAULT, text=text))
             self.faulted = True
 
     @property
     def server_faults(self) -> list[str]:
         """What faults did to the server itself (not to one connection), in order."""
-        with self.lock:
+        with self._mutex:
             return [event.text for event in self._server_events]
 
     def _view(self) -> RecordingView:

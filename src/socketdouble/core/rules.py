@@ -2,55 +2,26 @@
 
 A :class:`RuleBook` holds the rules and greetings of one server. It is shared by
 every connection and may change while the server runs, so it is guarded by a lock.
+
+Answering is on every message's path: a rule book finds the first rule that may
+answer through a :class:`~socketdouble.core.matchers.MatcherIndex` (exact-bytes rules
+by one dict lookup, rule order kept), under the plain lock; each rule's
+:class:`~socketdouble.core.reaction.Reaction` carries the actions of its answer,
+made once when the rule was configured.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
-from .matchers import Matcher, MatcherLike, as_matcher
+from .matchers import Matcher, MatcherIndex, MatcherLike, as_matcher
+from .reaction import SILENT, Reaction, Response, check_delay, check_response
 
-__all__ = ["Answer", "Greeting", "Response", "Rule", "RuleBook"]
-
-Response = bytes | Callable[[bytes], bytes | None]
-
-
-def _check_response(response: object) -> Response:
-    if isinstance(response, (bytes, bytearray, memoryview)):
-        return bytes(response)
-    if callable(response):
-        return response
-    raise ConfigurationError(
-        f"reply({response!r}): a reply is bytes or a callable message -> bytes | None"
-        + (f"; write b{response!r}" if isinstance(response, str) else "")
-    )
-
-
-def _check_delay(delay: object) -> float:
-    seconds = float(delay) if isinstance(delay, (int, float)) and not isinstance(delay, bool) else math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigurationError(
-            f"reply(..., delay={delay!r}): delay is the seconds the reply waits, a finite number >= 0, "
-            "e.g. delay=0.2"
-        )
-    return seconds
-
-
-@dataclass(frozen=True)
-class _Reaction:
-    """What a rule does with a matched message, replaced as one so a worker never reads half of it."""
-
-    response: Response | None = None
-    close: bool = False
-    delay: float = 0.0
-    reset: bool = False
+__all__ = ["Answer", "Greeting", "Reaction", "Response", "Rule", "RuleBook"]
 
 
 class Rule:
@@ -81,7 +52,7 @@ class Rule:
         self.times = times
         self.number = number
         self.used = 0
-        self._reaction = _Reaction()
+        self._reaction = SILENT
         #: True while the rule waits for its answer on a running server (see the class doc).
         self.pending = False
         self._book: RuleBook | None = None
@@ -114,16 +85,16 @@ class Rule:
         ``close()`` said. ``delay`` is the seconds the reply waits (a slow server).
         Returns the rule.
         """
-        checked = _check_response(response)
-        seconds = _check_delay(delay)
+        checked = check_response(response)
+        seconds = check_delay(delay)
         now = self._reaction
-        self._configure(_Reaction(checked, now.close if close is None else bool(close), seconds, now.reset))
+        self._configure(Reaction(checked, now.close if close is None else bool(close), seconds, now.reset))
         return self
 
     def close(self) -> Rule:
         """Close the connection after a matched message (after any reply)."""
         now = self._reaction
-        self._configure(_Reaction(now.response, True, now.delay, now.reset))
+        self._configure(Reaction(now.response, True, now.delay, now.reset))
         return self
 
     def reset(self) -> Rule:
@@ -133,18 +104,19 @@ class Rule:
         with ECONNRESET. Unix stream sockets have no RST: there it is a close.
         """
         now = self._reaction
-        self._configure(_Reaction(now.response, now.close, now.delay, True))
+        self._configure(Reaction(now.response, now.close, now.delay, True))
         return self
 
-    def _configure(self, reaction: _Reaction) -> None:
+    def _configure(self, reaction: Reaction) -> None:
         book = self._book
         if book is None:
             self._reaction = reaction
             return
-        with book._lock:
+        with book._mutex:
             self._reaction = reaction
             self.pending = False
-            book._lock.notify_all()  # a worker may be waiting for exactly this answer
+            if book._waiting:
+                book._notify()  # a worker is waiting, maybe for exactly this answer
 
     @property
     def exhausted(self) -> bool:
@@ -215,37 +187,45 @@ class RuleBook:
     LISTED = 10
 
     def __init__(self) -> None:
-        self._lock = threading.Condition(threading.Lock())
+        #: The lock every method takes (C-level, cheap). ``_lock`` is the Condition over it,
+        #: made (under it) by the first worker that waits for a pending rule; ``_waiting``
+        #: counts the waiting workers, so only then is anyone notified.
+        self._mutex = threading.Lock()
+        self._lock: threading.Condition | None = None
+        self._waiting = 0
         self._rules: list[Rule] = []
+        self._index = MatcherIndex()  # positions in _rules, guarded with it
         self._greetings: list[Greeting] = []
 
     def add(self, matcher: MatcherLike, times: int | None = None, *, pending: bool = False) -> Rule:
         """A new rule, last in order. ``pending=True`` (a running server): see :class:`Rule`."""
-        with self._lock:
+        with self._mutex:
             self._settle()  # the test has moved on from any rule it was configuring
             rule = Rule(matcher, times, len(self._rules) + 1)
             rule._book = self
             rule.pending = pending
             self._rules.append(rule)
+            self._index.add(rule.matcher)
         return rule
 
     def add_greeting(self) -> Greeting:
         greeting = Greeting()
-        with self._lock:
+        with self._mutex:
             self._settle()
             self._greetings.append(greeting)
         return greeting
 
     def settle(self) -> None:
         """Take every pending rule as it is now: the test has finished configuring it."""
-        with self._lock:
+        with self._mutex:
             self._settle()
 
     def _settle(self) -> None:
         if any(rule.pending for rule in self._rules):
             for rule in self._rules:
                 rule.pending = False
-            self._lock.notify_all()
+            if self._waiting:
+                self._notify()
 
     @property
     def empty(self) -> bool:
@@ -253,11 +233,11 @@ class RuleBook:
 
     @property
     def rules(self) -> list[Rule]:
-        with self._lock:
+        with self._mutex:
             return list(self._rules)
 
     def greeting(self) -> bytes:
-        with self._lock:
+        with self._mutex:
             return b"".join(g.response for g in self._greetings)
 
     def answer(self, message: bytes) -> Answer | None:
@@ -266,32 +246,73 @@ class RuleBook:
         If that rule is still pending, wait (at most :attr:`settle_timeout`) for its
         answer rather than decide on a rule the test is still configuring.
         """
-        deadline: float | None = None
-        with self._lock:
-            while True:
-                rule = next((r for r in self._rules if not r.exhausted and r.matcher(message)), None)
-                if rule is None:
-                    return None
-                if not rule.pending:
+        found = self.reaction(message)
+        if found is None:
+            return None
+        rule, reaction = found
+        return Answer(rule, reaction.response, reaction.close, reaction.delay, reaction.reset)
+
+    def reaction(self, message: bytes) -> tuple[Rule, Reaction] | None:
+        """:meth:`answer` as a conversation takes it: the rule and its whole :class:`Reaction`.
+
+        The rules asked are the index's candidates, in rule order, so the first rule
+        that matches and has uses left answers, as if every rule were asked in turn.
+        """
+        with self._mutex:
+            rules = self._rules
+            for position in self._index.candidates(message):
+                rule = rules[position]
+                times = rule.times
+                if (times is None or rule.used < times) and rule.matcher(message):
+                    if rule.pending:
+                        return self._settled(message, rule)
                     rule.used += 1
-                    reaction = rule._reaction
-                    return Answer(rule, reaction.response, reaction.close, reaction.delay, reaction.reset)
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.settle_timeout
-                if now >= deadline:
-                    rule.pending = False  # no answer came: it answers nothing, as given
-                    continue
+                    return rule, rule._reaction
+            return None
+
+    def _settled(self, message: bytes, rule: Rule | None) -> tuple[Rule, Reaction] | None:
+        """The answer once the first matching rule (``rule``, pending) is configured (lock held)."""
+        deadline = time.monotonic() + self.settle_timeout
+        while rule is not None:
+            if not rule.pending:
+                rule.used += 1
+                return rule, rule._reaction
+            now = time.monotonic()
+            if now >= deadline:
+                rule.pending = False  # no answer came: it answers nothing, as given
+                continue
+            if self._lock is None:
+                self._lock = threading.Condition(self._mutex)
+            self._waiting += 1
+            try:
                 self._lock.wait(deadline - now)
+            finally:
+                self._waiting -= 1
+            rule = self._first(message)
+        return None
+
+    def _notify(self) -> None:
+        """Wake the workers waiting for a pending rule (lock held, ``_waiting`` not 0)."""
+        assert self._lock is not None  # made by the first worker that waited
+        self._lock.notify_all()
+
+    def _first(self, message: bytes) -> Rule | None:
+        """The first rule that matches ``message`` and has uses left (lock held)."""
+        rules = self._rules
+        for position in self._index.candidates(message):
+            rule = rules[position]
+            if not rule.exhausted and rule.matcher(message):
+                return rule
+        return None
 
     def count_use(self, number: int) -> None:
         """Count a use made elsewhere (a forked child) of rule ``number``."""
-        with self._lock:
+        with self._mutex:
             self._rules[number - 1].used += 1
 
     def unused_expectations(self) -> list[Rule]:
         """Rules declared with ``times=n`` that answered fewer than n times."""
-        with self._lock:
+        with self._mutex:
             return [r for r in self._rules if r.times is not None and r.used < r.times]
 
     def nearest(self, message: bytes) -> Rule | None:
@@ -309,7 +330,7 @@ class RuleBook:
         (when one means something, see :meth:`nearest`), else says none matches; then
         every rule with its use count (at most :attr:`LISTED`), as they were just now.
         """
-        with self._lock:
+        with self._mutex:
             rules = list(self._rules)
             if not rules:
                 return None
@@ -348,8 +369,9 @@ class RuleBook:
         """
         book = RuleBook()
         book.settle_timeout = 0.0
-        with self._lock:
+        with self._mutex:
             book._rules = copy.copy(self._rules)
+            book._index = self._index.copy()
             book._greetings = list(self._greetings)
         return book
 
@@ -362,10 +384,12 @@ class RuleBook:
         For long-running doubles (``socketdouble serve``'s admin API): open connections
         answer by whatever rules are added next, from their next message.
         """
-        with self._lock:
+        with self._mutex:
             cleared = len(self._rules)
             self._rules.clear()
-            self._lock.notify_all()  # a worker waiting on a pending rule decides again: unmatched
+            self._index = MatcherIndex()  # positions of rules that are gone: a new index
+            if self._waiting:
+                self._notify()  # a worker waiting on a pending rule decides again: unmatched
             return cleared
 
 

@@ -22,7 +22,7 @@ import signal
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..core.events import describe_error
@@ -44,7 +44,7 @@ class ChannelSink:
     def __init__(self, channel: socket.socket) -> None:
         self._channel = channel
 
-    def _send(self, *event: str | bytes | int) -> None:
+    def _send(self, *event: str | bytes | int | list[bytes]) -> None:
         body = marshal.dumps(event)
         self._channel.sendall(_HEADER.pack(len(body)) + body)
 
@@ -53,6 +53,10 @@ class ChannelSink:
 
     def on_message(self, message: bytes) -> None:
         self._send("message", message)
+
+    def on_received_messages(self, data: bytes, messages: Sequence[bytes]) -> None:
+        # Relayed as one event: the parent records it in one step too (ConnectionRecord.on_received_messages).
+        self._send("received_messages", data, list(messages))
 
     def on_unmatched(self, message: bytes, hint: str) -> None:
         self._send("unmatched", message, hint)

@@ -1,7 +1,7 @@
 """Start and stop without polling, and without leaving anything behind.
 
 :class:`Lifecycle` owns a server's threads and its wake-up socket pair. The serve
-loop waits on a selector that includes the wake-up socket, so :meth:`Lifecycle.stop`
+loop waits on the listener and the wake-up socket together, so :meth:`Lifecycle.stop`
 ends it at once; stop then interrupts every live connection (subclasses say how),
 joins every thread against one deadline, and reports any thread that outlived it.
 
@@ -15,7 +15,6 @@ on a closed socket, and never spins on one it must not read.
 from __future__ import annotations
 
 import contextlib
-import selectors
 import socket
 import threading
 import time
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
+from .watch import ReadWatch
 
 __all__ = ["Lifecycle", "State"]
 
@@ -100,7 +100,8 @@ class Lifecycle:
             elif state == "running":
                 self._state = "stopping"
         if state == "running":
-            self._stop()
+            if self._stop():
+                return  # every thread but the caller's is joined, and no new one may start
         elif state == "stopping" and not self._own_thread():
             # Another thread is stopping: return only once it is done. (One of our own
             # threads must not wait: that stop() may be joining it.)
@@ -108,7 +109,9 @@ class Lifecycle:
         if state != "new":
             self._join(time.monotonic() + self.stop_timeout)
 
-    def _stop(self) -> None:
+    def _stop(self) -> bool:
+        """Stop and join; True when no thread outlived the deadline (then none is left to join)."""
+        stuck: list[threading.Thread] | None = None
         try:
             self.drain_deadline = time.monotonic() + self.stop_timeout / 2
             self._stopping.set()
@@ -130,6 +133,7 @@ class Lifecycle:
                 with self._state_lock:
                     self._state = "stopped"
                 self._stopped.set()
+        return stuck == []
 
     def _step(self, step: Callable[..., object], *args: Any) -> None:
         """Run one step of stop(); an error in it is recorded, and stop() goes on."""
@@ -235,30 +239,32 @@ class Lifecycle:
         backoff = 0.0
         timeout: float | None = None
         watched: socket.socket | None = None
+        watched_fd = -1  # its number as registered: still known once the socket is closed
         seen = -1
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._wake_reader, selectors.EVENT_READ)
+        with ReadWatch() as watch:
+            watch.add(self._wake_reader.fileno())
             while True:
                 if seen != self._listener_version:
-                    with self._listener_lock:
+                    with self._listener_lock:  # so the listener is open while it is added
                         seen = self._listener_version
                         current = self._watched(sock)
-                    if current is not watched:
-                        if watched is not None:
-                            selector.unregister(watched)  # closed already, maybe: the selector copes
-                        if current is not None:
-                            selector.register(current, selectors.EVENT_READ)
-                        watched = current
-                ready = selector.select(timeout)
+                        if current is not watched:
+                            if watched_fd >= 0:
+                                watch.remove(watched_fd)
+                            watched_fd = -1 if current is None else current.fileno()
+                            if current is not None:
+                                watch.add(watched_fd)
+                            watched = current
+                ready = watch.wait(timeout)
                 if self._stopping.is_set():
                     return
-                readable = len(ready) == 1 and ready[0][0].fileobj is watched  # the usual wake-up
+                readable = len(ready) == 1 and ready[0] == watched_fd  # the usual wake-up
                 if not readable:
                     # A timeout or the wake-up socket: a nudge or a listener change (stop()'s
                     # byte may be among them), maybe with the listener readable too.
                     if not self._take_nudges():
                         return
-                    readable = watched is not None and any(key.fileobj is watched for key, _ in ready)
+                    readable = watched_fd >= 0 and watched_fd in ready
                     if not readable and timer is None and not self._has_handoff():
                         continue
                 try:

@@ -189,6 +189,7 @@ class StreamSession:
         recv = self.sock.recv if self.pushes is None else self.pushes.recv
         stopping = self.stopping
         fault_list = self._fault_list
+        send_lock = self.send_lock
         while True:
             if fault_list.version:
                 ending = self.faulty.wait_for_peer(self.sock)
@@ -215,9 +216,9 @@ class StreamSession:
             if fault_list.version:
                 reason = self._held(self._receive_faulted(conversation, data))
             else:
-                with self.send_lock:
+                with send_lock:
                     actions = conversation.receive(data)
-                    reason = self._perform(actions) if actions else None
+                    reason = self._perform(actions, self._send) if actions else None
             if reason:
                 return reason
             if stopping.is_set() and self.drain_spent(len(data)):
@@ -253,17 +254,23 @@ class StreamSession:
     def _conversed(self, conversation: Dialogue, data: bytes) -> str | None:
         with self.send_lock:
             actions = conversation.receive(data)
-            return self._perform(actions) if actions else None
+            return self._perform(actions, self._send) if actions else None
 
     def _ending_due(self) -> str | None:
         """The close reason when a fault's ending is due now (carried out by the coming close)."""
         ending = self.faulty.due()
         return None if ending is None else self.faulty.end(self.sock, ending)
 
-    def _perform(self, actions: list[Action]) -> str | None:
+    def _perform(self, actions: list[Action], send: Callable[[bytes], None] | None = None) -> str | None:
+        """Carry out ``actions``; the close reason if one ends the connection.
+
+        ``send`` is :meth:`_send` when the caller holds the send lock already (it is
+        held from a message's recording to its replies), else :meth:`send` takes it.
+        """
+        send = send or self.send
         for action in actions:
             if isinstance(action, Send):
-                self.send(action.data)
+                send(action.data)
                 if self._fault_list.version:
                     reason = self._ending_due()  # a fault ended the connection inside this reply
                     if reason:
@@ -397,7 +404,8 @@ class StreamSession:
             self.sock.close()
         if self.pushes is not None:
             self.pushes.close()
-        self.ready.set()
+        if not self.ready.is_set():  # set when the conversation opened, as it mostly did
+            self.ready.set()
         self.sink.on_closed(reason)
 
     def _close_slowly(self) -> None:

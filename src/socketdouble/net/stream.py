@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import threading
 import time
@@ -42,8 +43,11 @@ class StreamServer(BaseServer):
         super().__init__(*args, **kwargs)
         self._sessions: dict[int, StreamSession] = {}
         self._children = fork.Children(self._spawn)
-        #: Guards the live sessions and what stop() did to their descriptors.
-        self.sessions_lock = threading.Condition(threading.Lock())
+        #: Guards the live sessions and what stop() did to their descriptors. Each connection
+        #: takes the plain lock under it (C-level, cheap); only a push waits on the Condition.
+        self._sessions_mutex = threading.Lock()
+        self.sessions_lock = threading.Condition(self._sessions_mutex)
+        self._push_waiters = 0  # pushes waiting for their connection's session: only then notify
         self._dispatched = 0  # number of the last connection handed to a session (pushes wait for it)
         self._interrupted = False  # stop() has shut every live session down
         self._backoff = 0.0  # seconds to wait after running out of descriptors
@@ -122,13 +126,17 @@ class StreamServer(BaseServer):
     def _accept_pending(self) -> bool:
         """Accept every pending connection; False when stopping."""
         self._serve_handed()
+        first = True  # the serve loop saw the listener readable: the first accept is expected to succeed
         while True:
             try:
                 with self._listener_lock:  # an outage or a held backlog never changes it mid-accept
-                    if self._watched(None) is None:
+                    listener = self._watched(None)
+                    if listener is None:
                         return True  # down, or held: the serve loop watches again
-                    assert self.socket is not None
-                    conn, peer = self.socket.accept()
+                    if not first and not _has_pending(listener):
+                        return True  # all accepted
+                    first = False
+                    conn, peer = listener.accept()
                     self._accepted_in = self._outages
             except (BlockingIOError, InterruptedError):
                 return True
@@ -168,14 +176,15 @@ class StreamServer(BaseServer):
 
     def _start_session(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> None:
         session = StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release)
-        with self.sessions_lock:
+        with self._sessions_mutex:
             unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
             if not unserved and self.concurrency != "fork":
                 self._sessions[id(session)] = session
                 if self._accepted_in != self._outages:  # accepted before a down() that could not see it
                     session.reset_now("server down: connection reset", FAULT_RESET)
             self._dispatched = record.number
-            self.sessions_lock.notify_all()
+            if self._push_waiters:
+                self.sessions_lock.notify_all()
         if unserved:
             session.run_unserved()
         elif self.concurrency == "fork":
@@ -193,10 +202,14 @@ class StreamServer(BaseServer):
     def _push(self, record: ConnectionRecord, data: bytes) -> bool:
         """Push on ``record``'s session, once it has one; False if it has none any more."""
         with self.sessions_lock:
-            self.sessions_lock.wait_for(
-                lambda: self._dispatched >= record.number or record.closed or self._stopping.is_set(),
-                READY_TIMEOUT,
-            )
+            self._push_waiters += 1
+            try:
+                self.sessions_lock.wait_for(
+                    lambda: self._dispatched >= record.number or record.closed or self._stopping.is_set(),
+                    READY_TIMEOUT,
+                )
+            finally:
+                self._push_waiters -= 1
             session = next((s for s in self._sessions.values() if s.sink is record), None)
         return session is not None and session.push(data)
 
@@ -213,7 +226,7 @@ class StreamServer(BaseServer):
             session.extra_fds.remove(fd)
 
     def _release(self, session: StreamSession) -> None:
-        with self.sessions_lock:
+        with self._sessions_mutex:
             self._sessions.pop(id(session), None)
 
     def _fork(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> None:
@@ -239,6 +252,8 @@ class StreamServer(BaseServer):
         if self.socket is None:
             return
         for _ in range(BACKLOG_DRAIN_MAX):
+            if not _has_pending(self.socket):
+                return  # the backlog is empty: all recorded
             try:
                 conn, peer = self.socket.accept()
             except (BlockingIOError, InterruptedError):  # the backlog is empty: all recorded
@@ -291,6 +306,17 @@ class StreamServer(BaseServer):
                 self.recording.add_error(self._stuck_error(session.thread))
                 session.sock.close()
         self._children.abandon(self.stop_timeout)
+
+
+def _has_pending(listener: socket.socket) -> bool:
+    """True when ``listener`` has a connection waiting to be accepted.
+
+    Asked before each accept but the first of a wake-up: an accept that finds the
+    backlog empty raises, which costs several times this poll.
+    """
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class TCPServer(StreamServer):
