@@ -81,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--upstream", required=True, metavar="HOST:PORT|PATH", help="the real service (a path: Unix socket)"
     )
     record.add_argument("--out", required=True, metavar="FILE", help="the cassette to write")
-    record.add_argument(
-        "--listen", metavar="HOST:PORT|PATH", help="where clients connect (default: a free loopback port)"
-    )
+    _add_listen(record)
     record.add_argument(
         "--kind",
         default="tcp",
@@ -108,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report and exit 0 when clients said what was recorded, 1 when not.",
     )
     replay.add_argument("file", metavar="FILE", help="the cassette")
-    replay.add_argument(
-        "--listen", metavar="HOST:PORT|PATH", help="where clients connect (default: a free loopback port)"
-    )
+    _add_listen(replay)
     _add_ready_file(replay)
     _add_allow_remote(replay)
     replay.set_defaults(run=_replay)
@@ -132,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--pcap", required=True, metavar="OUT", help="the pcap file to write")
     export.set_defaults(run=_export)
     return parser
+
+
+def _add_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT|PATH", help="where clients connect (default: a free loopback port)"
+    )
 
 
 def _add_ready_file(parser: argparse.ArgumentParser) -> None:
