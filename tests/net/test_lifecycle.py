@@ -193,3 +193,18 @@ def test_connections_waiting_in_the_backlog_at_stop_are_served_what_they_sent() 
     assert third_record.close_reason == "client closed"  # it had closed before stop()
     assert "connected as the server stopped" in server.recording.transcript()
     assert server.recording.unmatched == [b"one\n", b"four\n"]
+
+
+class NoServeThread(sd.TCPServer):
+    def _spawn(self, target: object, name: str) -> threading.Thread:
+        raise RuntimeError(f"cannot start {name}")
+
+
+def test_a_start_that_fails_closes_what_it_opened() -> None:
+    """The listener and the wake-up descriptor close (the autouse leak check sees any left)."""
+    server = NoServeThread()
+    with pytest.raises(RuntimeError, match="cannot start serve"):
+        server.start()
+    assert server.socket is not None and server.socket.fileno() == -1
+    assert server._waker is not None and server._waker.fileno() == -1
+    server.stop()  # a server that never ran stops as a new one

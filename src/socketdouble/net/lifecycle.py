@@ -1,7 +1,8 @@
 """Start and stop without polling, and without leaving anything behind.
 
-:class:`Lifecycle` owns a server's threads and its wake-up socket pair. The serve
-loop waits on the listener and the wake-up socket together, so :meth:`Lifecycle.stop`
+:class:`Lifecycle` owns a server's threads and its wake-up descriptor (a
+:class:`~socketdouble.net.watch.Waker`). The serve loop waits on the listener and the
+wake-up descriptor together, so :meth:`Lifecycle.stop`
 ends it at once; stop then interrupts every live connection (subclasses say how),
 joins every thread against one deadline, and reports any thread that outlived it.
 
@@ -22,7 +23,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
-from .watch import ReadWatch
+from .flag import Flag
+from .watch import ReadWatch, Waker
 
 __all__ = ["Lifecycle", "State"]
 
@@ -39,13 +41,12 @@ class Lifecycle:
     def __init__(self) -> None:
         self._state: State = "new"
         self._state_lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._stopping: threading.Event = Flag()
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
         self._prune_at = 64
-        self._wake_reader: socket.socket | None = None
-        self._wake_writer: socket.socket | None = None
-        self._stopped = threading.Event()  # set when stop() has finished
+        self._waker: Waker | None = None
+        self._stopped: threading.Event = Flag()  # set when stop() has finished
         self._joined = False  # stop() has joined every thread: no new one may start
         #: When stop() came, plus half of stop_timeout: until then a worker still reads
         #: what its client had sent (see :mod:`socketdouble.net.session`).
@@ -74,10 +75,11 @@ class Lifecycle:
                 raise ServerStateError(f"{self!r} was stopped and cannot start again; make a new server")
             self._open()
             try:
-                self._wake_reader, self._wake_writer = socket.socketpair()
-                self._wake_reader.setblocking(False)
+                self._waker = Waker()
                 self._spawn(self._serve, "serve")
             except BaseException:
+                if self._waker is not None:
+                    self._waker.close()
                 self._close()
                 raise
             self._state = "running"
@@ -90,7 +92,7 @@ class Lifecycle:
         cannot join that thread; calling stop() again from outside (as fixtures do)
         joins it too. Called from two threads at once, both return once the server is
         fully stopped. An error in any step is recorded (check() reports it) and the
-        remaining steps still run: the listener and the wake-up sockets always close.
+        remaining steps still run: the listener and the wake-up descriptor always close.
         """
         with self._state_lock:
             state = self._state
@@ -115,8 +117,8 @@ class Lifecycle:
         try:
             self.drain_deadline = time.monotonic() + self.stop_timeout / 2
             self._stopping.set()
-            assert self._wake_writer is not None
-            self._step(self._wake_writer.send, b"\0")
+            assert self._waker is not None
+            self._step(self._waker.wake)
             self._step(self._interrupt)
             stuck = self._join(time.monotonic() + self.stop_timeout)
             if stuck:
@@ -127,9 +129,8 @@ class Lifecycle:
             try:
                 self._step(self._close)
             finally:
-                for sock in (self._wake_reader, self._wake_writer):
-                    if sock is not None:
-                        sock.close()
+                if self._waker is not None:
+                    self._waker.close()
                 with self._state_lock:
                     self._state = "stopped"
                 self._stopped.set()
@@ -226,7 +227,7 @@ class Lifecycle:
 
         ``sock`` is the first listening socket; after a change (see the module
         docstring) the loop watches :meth:`_watched`. The wait includes the wake-up
-        socket, so stop() ends it at once: no polling. An exception from ``drain`` is
+        descriptor, so stop() ends it at once: no polling. An exception from ``drain`` is
         recorded and serving goes on; while drain keeps failing, the loop backs off
         (up to half a second) instead of spinning.
 
@@ -235,14 +236,14 @@ class Lifecycle:
         (None: nothing waits), the next wait's timeout. A thread that gives it work due
         sooner wakes the loop with :meth:`_nudge`.
         """
-        assert self._wake_reader is not None
+        assert self._waker is not None
         backoff = 0.0
         timeout: float | None = None
         watched: socket.socket | None = None
         watched_fd = -1  # its number as registered: still known once the socket is closed
         seen = -1
         with ReadWatch() as watch:
-            watch.add(self._wake_reader.fileno())
+            watch.add(self._waker.fileno())
             while True:
                 if seen != self._listener_version:
                     with self._listener_lock:  # so the listener is open while it is added
@@ -260,8 +261,8 @@ class Lifecycle:
                     return
                 readable = len(ready) == 1 and ready[0] == watched_fd  # the usual wake-up
                 if not readable:
-                    # A timeout or the wake-up socket: a nudge or a listener change (stop()'s
-                    # byte may be among them), maybe with the listener readable too.
+                    # A timeout or the wake-up descriptor: a nudge or a listener change (stop()'s
+                    # wake may be among them), maybe with the listener readable too.
                     if not self._take_nudges():
                         return
                     readable = watched_fd >= 0 and watched_fd in ready
@@ -307,22 +308,14 @@ class Lifecycle:
 
     def _nudge(self) -> None:
         """Wake the serve loop so that it asks its ``timer`` again (work due sooner came)."""
-        writer = self._wake_writer
-        if writer is not None:
-            try:
-                writer.send(b"\1", socket.MSG_DONTWAIT)
-            except OSError:  # full: the loop has bytes to wake it already; closed: stop() ended the loop
-                return
+        waker = self._waker
+        if waker is not None:  # None before start(); once closed, a wake does nothing (the loop ended)
+            waker.wake()
 
     def _take_nudges(self) -> bool:
-        """Read the nudges waiting; False when stop() came (its byte may have been among them)."""
-        assert self._wake_reader is not None
-        for _ in range(16):  # a few reads empty it; anything left wakes the next wait at once
-            try:
-                if not self._wake_reader.recv(4096):
-                    break
-            except (BlockingIOError, InterruptedError):
-                break
+        """Take the nudges waiting; False when stop() came (its wake may have been among them)."""
+        assert self._waker is not None
+        self._waker.take()
         return not self._stopping.is_set()
 
     def _join(self, deadline: float) -> list[threading.Thread]:
@@ -376,7 +369,7 @@ class Lifecycle:
         raise NotImplementedError
 
     def _serve(self) -> None:
-        """The serve loop; returns when the wake-up socket is readable."""
+        """The serve loop; returns when stop() wakes it."""
         raise NotImplementedError
 
     def _interrupt(self) -> None:
