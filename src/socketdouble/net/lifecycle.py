@@ -46,6 +46,10 @@ class Lifecycle:
         self._threads_lock = threading.Lock()
         self._prune_at = 64
         self._waker: Waker | None = None
+        #: The serve loop's wait, made by start() with the wake-up descriptor and the first
+        #: listener in it (so the serve thread goes to sleep at once), closed by stop().
+        self._watch: ReadWatch | None = None
+        self._first_watched: tuple[socket.socket | None, int] = (None, -1)
         self._stopped: threading.Event = Flag()  # set when stop() has finished
         self._joined = False  # stop() has joined every thread: no new one may start
         #: When stop() came, plus half of stop_timeout: until then a worker still reads
@@ -76,10 +80,16 @@ class Lifecycle:
             self._open()
             try:
                 self._waker = Waker()
+                self._watch = ReadWatch()
+                self._watch.add(self._waker.fileno())
+                with self._listener_lock:
+                    first = self._watched(None)
+                    if first is not None:
+                        self._first_watched = (first, first.fileno())
+                        self._watch.add(first.fileno())
                 self._spawn(self._serve, "serve")
             except BaseException:
-                if self._waker is not None:
-                    self._waker.close()
+                self._close_wakeup()
                 self._close()
                 raise
             self._state = "running"
@@ -129,12 +139,18 @@ class Lifecycle:
             try:
                 self._step(self._close)
             finally:
-                if self._waker is not None:
-                    self._waker.close()
+                self._close_wakeup()
                 with self._state_lock:
                     self._state = "stopped"
                 self._stopped.set()
         return stuck == []
+
+    def _close_wakeup(self) -> None:
+        """Close the serve loop's wait and the wake-up descriptor (its thread is joined, or abandoned)."""
+        if self._watch is not None:
+            self._watch.close()
+        if self._waker is not None:
+            self._waker.close()
 
     def _step(self, step: Callable[..., object], *args: Any) -> None:
         """Run one step of stop(); an error in it is recorded, and stop() goes on."""
@@ -236,49 +252,49 @@ class Lifecycle:
         (None: nothing waits), the next wait's timeout. A thread that gives it work due
         sooner wakes the loop with :meth:`_nudge`.
         """
-        assert self._waker is not None
+        watch = self._watch
+        assert watch is not None
         backoff = 0.0
         timeout: float | None = None
-        watched: socket.socket | None = None
-        watched_fd = -1  # its number as registered: still known once the socket is closed
-        seen = -1
-        with ReadWatch() as watch:
-            watch.add(self._waker.fileno())
-            while True:
-                if seen != self._listener_version:
-                    with self._listener_lock:  # so the listener is open while it is added
-                        seen = self._listener_version
-                        current = self._watched(sock)
-                        if current is not watched:
-                            if watched_fd >= 0:
-                                watch.remove(watched_fd)
-                            watched_fd = -1 if current is None else current.fileno()
-                            if current is not None:
-                                watch.add(watched_fd)
-                            watched = current
-                ready = watch.wait(timeout)
-                if self._stopping.is_set():
+        watched, watched_fd = self._first_watched  # added by start(); the number stays known once closed
+        seen = -1  # look once more, in case _watched() wants ``sock``: no change costs no call
+        while True:
+            if seen != self._listener_version:
+                with self._listener_lock:  # so the listener is open while it is added
+                    seen = self._listener_version
+                    current = self._watched(sock)
+                    if current is not watched:
+                        if watched_fd >= 0:
+                            watch.remove(watched_fd)
+                        watched_fd = -1 if current is None else current.fileno()
+                        if current is not None:
+                            watch.add(watched_fd)
+                        watched = current
+            if self._stopping.is_set():  # also before the wait: stop() closes it once its join is over
+                return
+            ready = watch.wait(timeout)
+            if self._stopping.is_set():
+                return
+            readable = len(ready) == 1 and ready[0] == watched_fd  # the usual wake-up
+            if not readable:
+                # A timeout or the wake-up descriptor: a nudge or a listener change (stop()'s
+                # wake may be among them), maybe with the listener readable too.
+                if not self._take_nudges():
                     return
-                readable = len(ready) == 1 and ready[0] == watched_fd  # the usual wake-up
-                if not readable:
-                    # A timeout or the wake-up descriptor: a nudge or a listener change (stop()'s
-                    # wake may be among them), maybe with the listener readable too.
-                    if not self._take_nudges():
-                        return
-                    readable = watched_fd >= 0 and watched_fd in ready
-                    if not readable and timer is None and not self._has_handoff():
-                        continue
-                try:
-                    if (readable or self._has_handoff()) and not self._drain_watched(drain, watched):
-                        return
-                    if timer is not None:
-                        timeout = timer()
-                    backoff = 0.0
-                except Exception as error:
-                    self._record_error(error)
-                    backoff = min(max(backoff * 2, 0.01), 0.5)
-                    if self._stopping.wait(backoff):
-                        return
+                readable = watched_fd >= 0 and watched_fd in ready
+                if not readable and timer is None and not self._has_handoff():
+                    continue
+            try:
+                if (readable or self._has_handoff()) and not self._drain_watched(drain, watched):
+                    return
+                if timer is not None:
+                    timeout = timer()
+                backoff = 0.0
+            except Exception as error:
+                self._record_error(error)
+                backoff = min(max(backoff * 2, 0.01), 0.5)
+                if self._stopping.wait(backoff):
+                    return
 
     #: True when ``drain`` reads the listening socket itself (datagrams): it runs under the
     #: listener lock, so an outage never closes the socket under it. Stream servers lock
