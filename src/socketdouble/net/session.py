@@ -407,7 +407,7 @@ class StreamSession:
         """True when end of file (or a reset) on ``fd`` is the peer's doing, not stop()'s."""
         if not self.stopping.is_set():
             return True
-        with self.server.sessions_lock:
+        with self.server._sessions_mutex:  # the plain lock: nothing waits here
             return fd in self.closed_by_peer or fd not in self.shut_down
 
     def _finish(self, reason: str) -> None:
