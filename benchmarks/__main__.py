@@ -30,12 +30,13 @@ class Target(NamedTuple):
     name: str
     module: str
     pattern: str
-    compare: Callable[[float, float], bool]
+    sign: str  # "<=", ">=" or "<"
     bound: float
     unit: str
 
 
-LE, GE, LT = operator.le, operator.ge, operator.lt
+LE, GE, LT = "<=", ">=", "<"
+COMPARE: dict[str, Callable[[float, float], bool]] = {LE: operator.le, GE: operator.ge, LT: operator.lt}
 TARGETS = [
     Target("server CPU per message / bare loop", "cpu_per_message", r"bare loop = ([\d.]+)x", LE, 1.5, "x"),
     Target("round trips / best reference", "cpu_per_message", r"and socketserver = ([\d.]+)", GE, 0.85, ""),
@@ -86,12 +87,11 @@ def main() -> None:
         if found is None:
             raise SystemExit(f"benchmarks.{target.module} printed no figure for {target.name!r}")
         value = float(found.group(1))
-        met = target.compare(value, target.bound)
+        met = COMPARE[target.sign](value, target.bound)
         missed += not met
-        sign = {LE: "<=", GE: ">=", LT: "<"}[target.compare]
         print(
             f"{'met   ' if met else 'MISSED'} {target.name:<36} {value:>8g}{target.unit:<4} "
-            f"(target {sign} {target.bound:g}{target.unit})"
+            f"(target {target.sign} {target.bound:g}{target.unit})"
         )
     if args.quick:
         print("(--quick: small counts, so these figures mean nothing)")
