@@ -59,6 +59,8 @@ class Lifecycle:
         #: How many times the server went down: a connection accepted before an outage
         #: and handed to its worker after it is reset too.
         self._outages = 0
+        #: The serve thread's identity and its wait (see :mod:`socketdouble.net.inline`).
+        self._serve_watch: tuple[int, ReadWatch] | None = None
 
     @property
     def running(self) -> bool:
@@ -220,7 +222,10 @@ class Lifecycle:
     # -- serving -----------------------------------------------------------------------
 
     def _serve_while_readable(
-        self, sock: socket.socket, drain: Callable[[], bool], timer: Callable[[], float | None] | None = None
+        self,
+        sock: socket.socket | None,
+        drain: Callable[[], bool],
+        timer: Callable[[], float | None] | None = None,
     ) -> None:
         """Call ``drain`` each time the listening socket is readable, until stop() or ``drain`` says False.
 
@@ -243,6 +248,7 @@ class Lifecycle:
         seen = -1
         with ReadWatch() as watch:
             watch.add(self._wake_reader.fileno())
+            self._serve_watch = (threading.get_ident(), watch)  # a connection served inline waits on it too
             while True:
                 if seen != self._listener_version:
                     with self._listener_lock:  # so the listener is open while it is added
