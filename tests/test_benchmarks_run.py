@@ -62,3 +62,16 @@ def test_replay_prints_its_ratios() -> None:
     out = run("replay", "--requests", "20", "--turns", "20")
     assert "ratio replay/live:" in out
     assert "plain json.loads of the same text" in out
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is the proxy benchmark's reference")
+def test_all_benchmarks_run_and_every_target_is_summed_up() -> None:
+    out = run("__main__", "--quick")
+    for name in (
+        "server CPU per message / bare loop",
+        "proxy round trips / socat",
+        "tcp_server test - socket-pair test",
+    ):
+        assert f" {name} " in out
+    summary = [line for line in out.splitlines() if line.startswith(("met ", "MISSED "))]
+    assert len(summary) == 8, out

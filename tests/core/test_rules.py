@@ -346,3 +346,22 @@ def test_clear_wakes_a_worker_waiting_on_a_pending_rule() -> None:
     assert book.clear() == 1  # the rule is gone: the worker decides again, on no rule
     thread.join(5)
     assert not thread.is_alive() and got == [None]
+
+
+def test_may_block_counts_rules_that_run_the_tests_code_or_wait() -> None:
+    book = RuleBook()
+    plain = book.add(b"A")
+    plain.reply(b"a")
+    assert not book.may_block
+    function = book.add(b"B")
+    function.reply(lambda message: message)
+    assert book.may_block
+    function.reply(b"b")  # replaced by fixed bytes: nothing blocks again
+    assert not book.may_block
+    book.add(b"C").reply(b"c", delay=0.5)
+    assert book.may_block
+    assert book.snapshot().may_block
+    book.clear()
+    assert not book.may_block
+    book.add(lambda message: True)  # a predicate is the test's code too
+    assert book.may_block

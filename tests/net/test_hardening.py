@@ -24,11 +24,11 @@ RESET = struct.pack("ii", 1, 0)
 class DispatchFailsOnce(sd.TCPServer):
     failed = False
 
-    def _dispatch(self, conn: socket.socket, peer: Any) -> None:
+    def _dispatch(self, conn: socket.socket, peer: Any) -> bool:
         if not self.failed:
             self.failed = True
             raise RuntimeError("dispatch broke")
-        super()._dispatch(conn, peer)
+        return super()._dispatch(conn, peer)
 
 
 def test_an_error_while_dispatching_is_recorded_the_connection_closed_and_serving_goes_on() -> None:

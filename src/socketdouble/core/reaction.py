@@ -48,7 +48,7 @@ class Reaction:
     Its actions are made here, once, rather than for each message it answers.
     """
 
-    __slots__ = ("actions", "after", "before", "close", "delay", "ends", "reset", "response")
+    __slots__ = ("actions", "after", "before", "close", "delay", "ends", "may_block", "reset", "response")
 
     def __init__(
         self, response: Response | None = None, close: bool = False, delay: float = 0.0, reset: bool = False
@@ -63,6 +63,8 @@ class Reaction:
         self.after: tuple[Action, ...] = (Reset(),) if reset else (Close(),) if close else ()
         #: True when the answer ends the connection (close or reset).
         self.ends = reset or close
+        #: True when answering may take time: a reply function (the test's code) or a delay.
+        self.may_block = callable(response) or bool(delay)
         #: The whole answer when the reply is fixed (bytes or none); None for a reply function,
         #: whose bytes are known only once it has been called with the message.
         sent: tuple[Action, ...] = (Send(response),) if isinstance(response, bytes) and response else ()

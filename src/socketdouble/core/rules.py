@@ -18,7 +18,7 @@ import time
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
-from .matchers import Matcher, MatcherIndex, MatcherLike, as_matcher
+from .matchers import Matcher, MatcherIndex, MatcherLike, Predicate, as_matcher
 from .reaction import SILENT, Reaction, Response, check_delay, check_response
 
 __all__ = ["Answer", "Greeting", "Reaction", "Response", "Rule", "RuleBook"]
@@ -113,6 +113,7 @@ class Rule:
             self._reaction = reaction
             return
         with book._mutex:
+            book._may_block += reaction.may_block - self._reaction.may_block
             self._reaction = reaction
             self.pending = False
             if book._waiting:
@@ -196,6 +197,17 @@ class RuleBook:
         self._rules: list[Rule] = []
         self._index = MatcherIndex()  # positions in _rules, guarded with it
         self._greetings: list[Greeting] = []
+        #: How many rules may take time to answer (see :attr:`may_block`).
+        self._may_block = 0
+
+    @property
+    def may_block(self) -> bool:
+        """True when some rule runs the test's code (a predicate, a reply function) or waits (a delay).
+
+        A connection served on its server's serve thread moves to a thread of its own
+        before such rules are asked (see :mod:`socketdouble.net.inline`).
+        """
+        return self._may_block > 0
 
     def add(self, matcher: MatcherLike, times: int | None = None, *, pending: bool = False) -> Rule:
         """A new rule, last in order. ``pending=True`` (a running server): see :class:`Rule`."""
@@ -204,6 +216,7 @@ class RuleBook:
             rule = Rule(matcher, times, len(self._rules) + 1)
             rule._book = self
             rule.pending = pending
+            self._may_block += isinstance(rule.matcher, Predicate)
             self._rules.append(rule)
             self._index.add(rule.matcher)
         return rule
@@ -373,6 +386,7 @@ class RuleBook:
             book._rules = copy.copy(self._rules)
             book._index = self._index.copy()
             book._greetings = list(self._greetings)
+            book._may_block = self._may_block
         return book
 
     def __repr__(self) -> str:
@@ -387,6 +401,7 @@ class RuleBook:
         with self._mutex:
             cleared = len(self._rules)
             self._rules.clear()
+            self._may_block = 0
             self._index = MatcherIndex()  # positions of rules that are gone: a new index
             if self._waiting:
                 self._notify()  # a worker waiting on a pending rule decides again: unmatched

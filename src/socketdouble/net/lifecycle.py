@@ -49,7 +49,7 @@ class Lifecycle:
         #: The serve loop's wait, made by start() with the wake-up descriptor and the first
         #: listener in it (so the serve thread goes to sleep at once), closed by stop().
         self._watch: ReadWatch | None = None
-        self._first_watched: tuple[socket.socket | None, int] = (None, -1)
+        self._watching: tuple[socket.socket | None, int] = (None, -1)  # the listener in it, and its number
         self._stopped: threading.Event = Flag()  # set when stop() has finished
         self._joined = False  # stop() has joined every thread: no new one may start
         #: When stop() came, plus half of stop_timeout: until then a worker still reads
@@ -64,6 +64,8 @@ class Lifecycle:
         #: How many times the server went down: a connection accepted before an outage
         #: and handed to its worker after it is reset too.
         self._outages = 0
+        #: The serve thread's identity and its wait (see :mod:`socketdouble.net.inline`).
+        self._serve_watch: tuple[int, ReadWatch] | None = None
 
     @property
     def running(self) -> bool:
@@ -85,7 +87,7 @@ class Lifecycle:
                 with self._listener_lock:
                     first = self._watched(None)
                     if first is not None:
-                        self._first_watched = (first, first.fileno())
+                        self._watching = (first, first.fileno())
                         self._watch.add(first.fileno())
                 self._spawn(self._serve, "serve")
             except BaseException:
@@ -237,7 +239,10 @@ class Lifecycle:
     # -- serving -----------------------------------------------------------------------
 
     def _serve_while_readable(
-        self, sock: socket.socket, drain: Callable[[], bool], timer: Callable[[], float | None] | None = None
+        self,
+        sock: socket.socket | None,
+        drain: Callable[[], bool],
+        timer: Callable[[], float | None] | None = None,
     ) -> None:
         """Call ``drain`` each time the listening socket is readable, until stop() or ``drain`` says False.
 
@@ -256,8 +261,11 @@ class Lifecycle:
         assert watch is not None
         backoff = 0.0
         timeout: float | None = None
-        watched, watched_fd = self._first_watched  # added by start(); the number stays known once closed
+        # What the wait holds of the listener: start() added the first; a serve thread that
+        # takes over from one serving a connection inline (see .inline) goes on from there.
+        watched, watched_fd = self._watching  # the number stays known once the socket is closed
         seen = -1  # look once more, in case _watched() wants ``sock``: no change costs no call
+        self._serve_watch = (threading.get_ident(), watch)  # a connection served inline waits on it too
         while True:
             if seen != self._listener_version:
                 with self._listener_lock:  # so the listener is open while it is added
@@ -270,6 +278,7 @@ class Lifecycle:
                         if current is not None:
                             watch.add(watched_fd)
                         watched = current
+                        self._watching = (watched, watched_fd)
             if self._stopping.is_set():  # also before the wait: stop() closes it once its join is over
                 return
             ready = watch.wait(timeout)

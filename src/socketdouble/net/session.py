@@ -34,6 +34,7 @@ from ..core.stream_faults import ConnectionFaults
 from . import handshake, socketserver_adapter
 from .faulty_io import FAULT_RESET, LINGER_RESET, RESET_REASONS, FaultyStream, abort, set_linger_reset
 from .flag import Flag
+from .inline import InlineServing
 from .push import READY_TIMEOUT, PushQueue
 from .shutdown import peer_has_closed, shutdown_fd
 
@@ -103,6 +104,8 @@ class StreamSession:
         #: The close reason when the server ended the connection from outside (down()).
         self.ended_by: str | None = None
         self._closed_slowly = False  # slow_close delayed a close already
+        #: Set while the server's serve thread serves this connection itself (:mod:`.inline`).
+        self.inline: InlineServing | None = None
 
     @property
     def faulty(self) -> FaultyStream:
@@ -199,9 +202,11 @@ class StreamSession:
         """
         if conversation is None:
             conversation = self.server.conversation(self.sink, self.rules)
+        self._before_rules()
         reason = self._perform(conversation.open())
         self._open_for_pushes()
         if not reason and first:
+            self._before_rules()
             reason = self._perform(conversation.receive(first))
         reason = self._held(reason)
         if reason:
@@ -212,9 +217,12 @@ class StreamSession:
         send_lock = self.send_lock
         while True:
             if fault_list.version:
+                self.leave_serve_thread()
                 ending = self.faulty.wait_for_peer(self.sock)
                 if ending is not None:
                     return self.faulty.end(self.sock, ending)
+            if self.inline is not None and self.inline.wait_readable(stopping):
+                self.leave_serve_thread()
             try:
                 data = recv(READ_SIZE)
             except _SSL_EOF:  # TLS peer left without close_notify: a normal close
@@ -232,11 +240,15 @@ class StreamSession:
                     return self.ended_by
                 if not self.eof_from_peer(self.fd):
                     return "server stopped"
+                self._before_rules()
                 return self._perform(conversation.end()) or "client closed"
             if fault_list.version:
+                self.leave_serve_thread()
                 reason = self._held(self._receive_faulted(conversation, data))
             else:
                 with send_lock:
+                    if self.inline is not None and self.rules.may_block:
+                        self.leave_serve_thread()
                     actions = conversation.receive(data)
                     reason = self._perform(actions, self._send) if actions else None
             if reason:
@@ -297,6 +309,7 @@ class StreamSession:
                         return reason
             elif isinstance(action, Sleep):
                 # Cut short by stop() or down(); what follows still runs, so the client's bytes are read.
+                self.leave_serve_thread()
                 self.cut.wait(action.seconds)
             elif isinstance(action, Close):
                 return "server closed"
@@ -338,6 +351,7 @@ class StreamSession:
     def _send(self, data: bytes) -> None:
         """Send ``data`` (through the to_client faults, if any ever were) and record what went out."""
         if self._fault_list.version:
+            self.leave_serve_thread()
             self.faulty.send(data, self._send_now)
         else:
             self._send_now(data)
@@ -358,7 +372,11 @@ class StreamSession:
         sock = self.sock
         sent = 0
         try:
-            sent = sock.send(data)
+            inline = self.inline
+            if inline is not None and inline.owner == threading.get_ident():
+                sent = self._send_inline(data)
+            else:
+                sent = sock.send(data)
             if sent < len(data):
                 view = memoryview(data)
                 while sent < len(data):
@@ -371,6 +389,32 @@ class StreamSession:
             return False
         self.sink.on_sent(data)
         return True
+
+    def _send_inline(self, data: bytes) -> int:
+        """On the serve thread: send what the socket takes now; if not all, leave the serve thread."""
+        try:
+            sent = self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:  # the client is not reading: the rest waits, on a thread of its own
+            sent = 0
+        if sent < len(data):
+            self.leave_serve_thread()
+        return sent
+
+    def _before_rules(self) -> None:
+        """Leave the serve thread before asking rules that may call the test's code or wait."""
+        if self.inline is not None and self.rules.may_block:
+            self.leave_serve_thread()
+
+    def leave_serve_thread(self) -> None:
+        """If the serve thread is serving this connection, hand the serve loop to a new thread.
+
+        Called before anything that could hold the thread (see :mod:`.inline`); from
+        then on the calling thread is this connection's worker.
+        """
+        inline = self.inline
+        if inline is not None and inline.owner == threading.get_ident():  # not a push's thread
+            self.inline = None
+            inline.hand_over()
 
     def reset_on_close(self) -> None:
         """Make the coming close send RST instead of FIN."""
@@ -413,7 +457,10 @@ class StreamSession:
     def _finish(self, reason: str) -> None:
         reason = self.ended_by or reason
         if self._fault_list.version and reason not in RESET_REASONS and not self.stopping.is_set():
+            self.leave_serve_thread()
             self._close_slowly()
+        if self.inline is not None:
+            self.inline.done()
         self.release(self)
         if reason not in RESET_REASONS:
             # FIN now, even if another descriptor (a fork parent's) still holds it.

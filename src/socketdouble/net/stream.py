@@ -13,6 +13,7 @@ from ..core.recording import ConnectionRecord
 from . import fork
 from .address import listen_backlog
 from .faulty_io import FAULT_RESET, HeldListener
+from .inline import InlineServing
 from .push import READY_TIMEOUT
 from .server import BaseServer
 from .session import LINGER_RESET, READ_SIZE, StreamSession, peer_has_closed, shutdown_fd
@@ -98,19 +99,23 @@ class StreamServer(BaseServer):
     def _has_handoff(self) -> bool:
         return bool(self._handed)
 
-    def _serve_handed(self) -> None:
-        """Serve connections a released listener accepted on the serve loop's behalf."""
+    def _serve_handed(self) -> bool:
+        """Serve connections a released listener accepted on the serve loop's behalf.
+
+        False when a new serve thread took over meanwhile (see :mod:`socketdouble.net.inline`).
+        """
         while self._handed:
             conn, peer = self._handed.pop(0)
             self._accepted_in = self._outages
             try:
                 if self._stopping.is_set():
                     self._serve_unserved(conn, peer)
-                else:
-                    self._dispatch(conn, peer)
+                elif not self._dispatch(conn, peer):
+                    return False
             except Exception as error:
                 self.recording.add_error(error)
                 conn.close()
+        return True
 
     def _watched(self, first: socket.socket | None) -> socket.socket | None:
         return None if self._held is not None else super()._watched(first)
@@ -135,12 +140,34 @@ class StreamServer(BaseServer):
         return session.converse()
 
     def _serve(self) -> None:
-        assert self.socket is not None
+        # self.socket is None while down: a serve thread that took over then (see .inline) waits for up()
         self._serve_while_readable(self.socket, self._accept_pending)
 
+    def serves_inline(self) -> bool:
+        """True when a connection may be served on the serve thread (see :mod:`socketdouble.net.inline`).
+
+        Only a conversation of rules (or a greeting, or nothing) on a thread-per-connection
+        server with no handler, TLS, script or fault: whatever else could hold the thread
+        is checked again as the connection goes. Subclasses that serve otherwise (proxies,
+        replays) say False.
+        """
+        return (
+            self.concurrency == "thread"
+            and self.handler is None
+            and self.ssl_context is None
+            and self._script is None
+            and not self._faults.version
+            and type(self).session_body is StreamServer.session_body
+            and type(self).conversation is BaseServer.conversation
+        )
+
     def _accept_pending(self) -> bool:
-        """Accept a pending connection (the serve loop calls again while more wait); False when stopping."""
-        self._serve_handed()
+        """Accept a pending connection (the serve loop calls again while more wait).
+
+        False when stopping, or when this thread no longer serves (see :mod:`socketdouble.net.inline`).
+        """
+        if not self._serve_handed():
+            return False
         first = True  # the serve loop saw the listener readable: the first accept is expected to succeed
         while True:
             try:
@@ -167,7 +194,8 @@ class StreamServer(BaseServer):
                 continue
             self._backoff = 0.0
             try:
-                self._dispatch(conn, peer)
+                if not self._dispatch(conn, peer):
+                    return False  # a new serve thread took over: this one served its connection
             except Exception as error:  # setsockopt, verify: this connection is lost, serving goes on
                 self.recording.add_error(error)
                 conn.close()
@@ -175,25 +203,36 @@ class StreamServer(BaseServer):
             # here (a poll) would hand the GIL to the new session and wait to get it back.
             return not self._stopping.is_set()
 
-    def _dispatch(self, conn: socket.socket, peer: Any) -> None:
+    def _dispatch(self, conn: socket.socket, peer: Any) -> bool:
+        """Serve one accepted connection; False when the calling thread handed the serve loop over."""
         conn.setblocking(True)
         if self.family_kind == "inet":  # replies go out at once, as a test expects
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self.verified(conn, peer):
             conn.close()
-            return
+            return True
         record = self.recording.open_connection(peer)
         try:
-            self._start_session(conn, peer, record)
+            return self._start_session(conn, peer, record)
         except Exception as error:  # fork, thread start, a subclass: record it on the connection
             record.on_error(error)
             conn.close()
             record.on_closed("server error")
+            return True
 
-    def _start_session(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> None:
+    def _start_session(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> bool:
+        """Run a session for ``conn``; False when the calling thread handed the serve loop over."""
         session = StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release)
+        serve_watch = self._serve_watch
         with self._sessions_mutex:
             unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
+            inline = (
+                not unserved
+                and not self._sessions
+                and serve_watch is not None
+                and serve_watch[0] == threading.get_ident()
+                and self.serves_inline()
+            )
             if not unserved and self.concurrency != "fork":
                 self._sessions[id(session)] = session
                 if self._accepted_in != self._outages:  # accepted before a down() that could not see it
@@ -203,6 +242,14 @@ class StreamServer(BaseServer):
                 self.sessions_lock.notify_all()
         if unserved:
             session.run_unserved()
+        elif inline:
+            assert serve_watch is not None
+            session.thread = threading.current_thread()
+            number = record.number
+            serving = InlineServing(serve_watch[1], session.fd, lambda: self._hand_over_serving(number))
+            session.inline = serving
+            session.run()
+            return not serving.handed_over
         elif self.concurrency == "fork":
             self._fork(conn, peer, record)
         elif self.concurrency == "serial":
@@ -214,6 +261,13 @@ class StreamServer(BaseServer):
             except BaseException:
                 self._release(session)
                 raise
+        return True
+
+    def _hand_over_serving(self, number: int) -> None:
+        """Connection ``number``, served inline, could hold the serve thread: a new one serves from now on."""
+        self._serve_watch = None  # the new serve thread sets its own
+        self._spawn(self._serve, "serve")
+        threading.current_thread().name = f"socketdouble-connection-{number}"
 
     def _push(self, record: ConnectionRecord, data: bytes) -> bool:
         """Push on ``record``'s session, once it has one; False if it has none any more."""
