@@ -208,3 +208,22 @@ def test_a_start_that_fails_closes_what_it_opened() -> None:
     assert server.socket is not None and server.socket.fileno() == -1
     assert server._waker is not None and server._waker.fileno() == -1
     server.stop()  # a server that never ran stops as a new one
+
+
+def test_a_serve_thread_taking_over_watches_the_listener_as_it_is_now() -> None:
+    """After an outage moved the listener to another descriptor, a serve thread that takes
+    over from one serving a connection inline (net/inline.py) goes on from the wait as it is."""
+    with sd.TCPServer() as server:
+        server.on(b"PING\n").reply(b"PONG\n")
+        old_fd = server._watching[1]
+        server.down()
+        with socket.socket() as squatter:  # holds the old number: up() listens on another one
+            server.up()
+            assert server.socket is not None and server.socket.fileno() != old_fd
+            with connect(server) as first, connect(server) as second:  # the second takes the loop over
+                for sock in (first, second):
+                    sock.sendall(b"PING\n")
+                    assert sock.recv(10) == b"PONG\n"
+            assert squatter.fileno() == old_fd
+    assert server.errors == []
+    assert [c.requests for c in server.recording.connections] == [[b"PING\n"], [b"PING\n"]]
