@@ -1,10 +1,11 @@
 """Start and stop without polling, and without leaving anything behind.
 
-:class:`Lifecycle` owns a server's threads and its wake-up descriptor (a
-:class:`~socketdouble.net.watch.Waker`). The serve loop waits on the listener and the
-wake-up descriptor together, so :meth:`Lifecycle.stop`
-ends it at once; stop then interrupts every live connection (subclasses say how),
-joins every thread against one deadline, and reports any thread that outlived it.
+:class:`Lifecycle` owns a server's threads, its wake-up descriptor (a
+:class:`~socketdouble.net.watch.Waker`) and the serve loop's wait, which start() makes
+(so the serve thread goes to sleep as soon as it runs). The loop waits on the listener
+and the wake-up descriptor together, so :meth:`Lifecycle.stop` ends it at once; stop
+then interrupts every live connection (subclasses say how), joins every thread against
+one deadline, and reports any thread that outlived it.
 
 The listening socket may change while the server runs (an outage closes it and
 opens another on the same address; connect_timeout holds it full): whoever changes
