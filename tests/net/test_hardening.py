@@ -83,7 +83,7 @@ def test_stop_is_total_when_its_steps_raise() -> None:
     assert path is not None and os.path.exists(path)
     server.stop()
     assert server.socket is not None and server.socket.fileno() == -1
-    assert server._wake_reader is not None and server._wake_reader.fileno() == -1
+    assert server._waker is not None and server._waker.fileno() == -1
     assert not os.path.exists(path)
     assert [str(e) for e in server.errors] == ["interrupt broke", "backlog broke"]
     assert repr(server).endswith("stopped>")

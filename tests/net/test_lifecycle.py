@@ -193,3 +193,37 @@ def test_connections_waiting_in_the_backlog_at_stop_are_served_what_they_sent() 
     assert third_record.close_reason == "client closed"  # it had closed before stop()
     assert "connected as the server stopped" in server.recording.transcript()
     assert server.recording.unmatched == [b"one\n", b"four\n"]
+
+
+class NoServeThread(sd.TCPServer):
+    def _spawn(self, target: object, name: str) -> threading.Thread:
+        raise RuntimeError(f"cannot start {name}")
+
+
+def test_a_start_that_fails_closes_what_it_opened() -> None:
+    """The listener and the wake-up descriptor close (the autouse leak check sees any left)."""
+    server = NoServeThread()
+    with pytest.raises(RuntimeError, match="cannot start serve"):
+        server.start()
+    assert server.socket is not None and server.socket.fileno() == -1
+    assert server._waker is not None and server._waker.fileno() == -1
+    server.stop()  # a server that never ran stops as a new one
+
+
+def test_a_serve_thread_taking_over_watches_the_listener_as_it_is_now() -> None:
+    """After an outage moved the listener to another descriptor, a serve thread that takes
+    over from one serving a connection inline (net/inline.py) goes on from the wait as it is."""
+    with sd.TCPServer() as server:
+        server.on(b"PING\n").reply(b"PONG\n")
+        old_fd = server._watching[1]
+        server.down()
+        with socket.socket() as squatter:  # holds the old number: up() listens on another one
+            server.up()
+            assert server.socket is not None and server.socket.fileno() != old_fd
+            with connect(server) as first, connect(server) as second:  # the second takes the loop over
+                for sock in (first, second):
+                    sock.sendall(b"PING\n")
+                    assert sock.recv(10) == b"PONG\n"
+            assert squatter.fileno() == old_fd
+    assert server.errors == []
+    assert [c.requests for c in server.recording.connections] == [[b"PING\n"], [b"PING\n"]]

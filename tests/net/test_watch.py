@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from socketdouble.net.watch import ReadWatch
+from socketdouble.net.watch import ReadWatch, Waker
 
 KINDS = [pytest.param(True, id="epoll"), pytest.param(False, id="selectors")]
 
@@ -82,3 +82,53 @@ def test_a_listener_closed_during_the_wait_refuses_connections_at_once() -> None
         finally:
             wake_writer.send(b"\0")
             waiter.join(10)
+
+
+WAKERS = [pytest.param(True, id="eventfd"), pytest.param(False, id="socketpair")]
+
+
+@pytest.mark.parametrize("use_eventfd", WAKERS)
+def test_a_waker_is_readable_from_wake_to_take(use_eventfd: bool) -> None:
+    if use_eventfd and not hasattr(os, "eventfd"):
+        pytest.skip("no eventfd on this platform")
+    with Waker(use_eventfd=use_eventfd) as waker, ReadWatch() as watch:
+        watch.add(waker.fileno())
+        waker.take()  # nothing to take: no error
+        assert watch.wait(0) == []
+        for _ in range(3):
+            waker.wake()
+        assert watch.wait(5) == [waker.fileno()]
+        waker.take()  # three wakes are one wake-up
+        assert watch.wait(0) == []
+        waker.wake()
+        assert watch.wait(5) == [waker.fileno()]
+
+
+@pytest.mark.parametrize("use_eventfd", WAKERS)
+def test_a_closed_waker_ignores_late_wakes(use_eventfd: bool) -> None:
+    if use_eventfd and not hasattr(os, "eventfd"):
+        pytest.skip("no eventfd on this platform")
+    waker = Waker(use_eventfd=use_eventfd)
+    waker.close()
+    waker.close()
+    assert waker.fileno() == -1
+    waker.wake()  # a nudge from a thread that outlived stop(): nothing happens
+    waker.take()
+
+
+def test_wait_reports_every_ready_descriptor_it_watches() -> None:
+    """maxevents follows what is watched: all of them at once, none lost after a removal."""
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        with ReadWatch() as watch:
+            for reader, writer in pairs:
+                watch.add(reader.fileno())
+                writer.send(b"x")
+            assert sorted(watch.wait(5)) == sorted(r.fileno() for r, _ in pairs)
+            watch.remove(pairs[0][0].fileno())
+            watch.remove(pairs[0][0].fileno())  # twice: no longer watched, still counted right
+            assert sorted(watch.wait(5)) == sorted(r.fileno() for r, _ in pairs[1:])
+    finally:
+        for reader, writer in pairs:
+            reader.close()
+            writer.close()

@@ -175,7 +175,7 @@ class Recording:
         self.name = name
         #: The lock writers and readers take (C-level, cheap); ``lock`` is the Condition over it.
         self._mutex = threading.Lock()
-        self.lock = threading.Condition(self._mutex)
+        self._condition: threading.Condition | None = None  # made by the first wait: see lock
         self.started = time.monotonic()
         self._connections: list[ConnectionRecord] = []
         self._requests: list[bytes] = []
@@ -192,6 +192,22 @@ class Recording:
         self.faulted = False
         #: Faults that acted on the server itself, not on one connection (connect_timeout, an outage).
         self._server_events: list[Event] = []
+
+    @property
+    def lock(self) -> threading.Condition:
+        """The Condition over the recording's lock, for waits; made on first use.
+
+        Most recordings are never waited on, and a Condition costs more to make than the
+        rest of the recording. Writers wake it only while ``_waiters`` counts a waiter,
+        and a waiter asks for it (so it exists) before it counts itself.
+        """
+        condition = self._condition
+        if condition is None:
+            with self._mutex:
+                condition = self._condition
+                if condition is None:
+                    condition = self._condition = threading.Condition(self._mutex)
+        return condition
 
     def restart_clock(self) -> None:
         """Count offsets from now (the server started)."""
@@ -303,7 +319,9 @@ class Recording:
 
     def _wake(self) -> None:
         """The recording changed and someone waits (lock held): wake threads and coroutines."""
-        self.lock.notify_all()
+        condition = self._condition  # not self.lock: making it here would take the lock we hold
+        if condition is not None:  # None: only coroutines wait
+            condition.notify_all()
         if self._async_waiters:
             self._async_waiters.wake()
 

@@ -35,6 +35,7 @@ from typing import Any
 from ..core.events import EventSink
 from ..core.fault_spec import FaultList, Flow
 from ..core.stream_faults import ConnectionFaults, Ending, Plan
+from .shutdown import borrow
 
 __all__ = [
     "FAULT_CLOSED",
@@ -100,7 +101,7 @@ def abort(fd: int) -> None:
     refused (a Unix stream socket, which has no RST) the connection is shut down
     instead: the peer reads end of file.
     """
-    sock = socket.socket(fileno=fd)
+    sock = borrow(fd, family=-1)  # the family decides how to reset
     try:
         set_linger_reset(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6) and _disconnect(fd):

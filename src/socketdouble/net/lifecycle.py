@@ -1,9 +1,11 @@
 """Start and stop without polling, and without leaving anything behind.
 
-:class:`Lifecycle` owns a server's threads and its wake-up socket pair. The serve
-loop waits on the listener and the wake-up socket together, so :meth:`Lifecycle.stop`
-ends it at once; stop then interrupts every live connection (subclasses say how),
-joins every thread against one deadline, and reports any thread that outlived it.
+:class:`Lifecycle` owns a server's threads, its wake-up descriptor (a
+:class:`~socketdouble.net.watch.Waker`) and the serve loop's wait, which start() makes
+(so the serve thread goes to sleep as soon as it runs). The loop waits on the listener
+and the wake-up descriptor together, so :meth:`Lifecycle.stop` ends it at once; stop
+then interrupts every live connection (subclasses say how), joins every thread against
+one deadline, and reports any thread that outlived it.
 
 The listening socket may change while the server runs (an outage closes it and
 opens another on the same address; connect_timeout holds it full): whoever changes
@@ -22,7 +24,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 from ..errors import HandlerError, ServerStateError
-from .watch import ReadWatch
+from .flag import Flag
+from .watch import ReadWatch, Waker
 
 __all__ = ["Lifecycle", "State"]
 
@@ -39,13 +42,16 @@ class Lifecycle:
     def __init__(self) -> None:
         self._state: State = "new"
         self._state_lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._stopping: threading.Event = Flag()
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
         self._prune_at = 64
-        self._wake_reader: socket.socket | None = None
-        self._wake_writer: socket.socket | None = None
-        self._stopped = threading.Event()  # set when stop() has finished
+        self._waker: Waker | None = None
+        #: The serve loop's wait, made by start() with the wake-up descriptor and the first
+        #: listener in it (so the serve thread goes to sleep at once), closed by stop().
+        self._watch: ReadWatch | None = None
+        self._watching: tuple[socket.socket | None, int] = (None, -1)  # the listener in it, and its number
+        self._stopped: threading.Event = Flag()  # set when stop() has finished
         self._joined = False  # stop() has joined every thread: no new one may start
         #: When stop() came, plus half of stop_timeout: until then a worker still reads
         #: what its client had sent (see :mod:`socketdouble.net.session`).
@@ -76,10 +82,17 @@ class Lifecycle:
                 raise ServerStateError(f"{self!r} was stopped and cannot start again; make a new server")
             self._open()
             try:
-                self._wake_reader, self._wake_writer = socket.socketpair()
-                self._wake_reader.setblocking(False)
+                self._waker = Waker()
+                self._watch = ReadWatch()
+                self._watch.add(self._waker.fileno())
+                with self._listener_lock:
+                    first = self._watched(None)
+                    if first is not None:
+                        self._watching = (first, first.fileno())
+                        self._watch.add(first.fileno())
                 self._spawn(self._serve, "serve")
             except BaseException:
+                self._close_wakeup()
                 self._close()
                 raise
             self._state = "running"
@@ -92,7 +105,7 @@ class Lifecycle:
         cannot join that thread; calling stop() again from outside (as fixtures do)
         joins it too. Called from two threads at once, both return once the server is
         fully stopped. An error in any step is recorded (check() reports it) and the
-        remaining steps still run: the listener and the wake-up sockets always close.
+        remaining steps still run: the listener and the wake-up descriptor always close.
         """
         with self._state_lock:
             state = self._state
@@ -117,8 +130,8 @@ class Lifecycle:
         try:
             self.drain_deadline = time.monotonic() + self.stop_timeout / 2
             self._stopping.set()
-            assert self._wake_writer is not None
-            self._step(self._wake_writer.send, b"\0")
+            assert self._waker is not None
+            self._step(self._waker.wake)
             self._step(self._interrupt)
             stuck = self._join(time.monotonic() + self.stop_timeout)
             if stuck:
@@ -129,13 +142,18 @@ class Lifecycle:
             try:
                 self._step(self._close)
             finally:
-                for sock in (self._wake_reader, self._wake_writer):
-                    if sock is not None:
-                        sock.close()
+                self._close_wakeup()
                 with self._state_lock:
                     self._state = "stopped"
                 self._stopped.set()
         return stuck == []
+
+    def _close_wakeup(self) -> None:
+        """Close the serve loop's wait and the wake-up descriptor (its thread is joined, or abandoned)."""
+        if self._watch is not None:
+            self._watch.close()
+        if self._waker is not None:
+            self._waker.close()
 
     def _step(self, step: Callable[..., object], *args: Any) -> None:
         """Run one step of stop(); an error in it is recorded, and stop() goes on."""
@@ -231,7 +249,7 @@ class Lifecycle:
 
         ``sock`` is the first listening socket; after a change (see the module
         docstring) the loop watches :meth:`_watched`. The wait includes the wake-up
-        socket, so stop() ends it at once: no polling. An exception from ``drain`` is
+        descriptor, so stop() ends it at once: no polling. An exception from ``drain`` is
         recorded and serving goes on; while drain keeps failing, the loop backs off
         (up to half a second) instead of spinning.
 
@@ -240,50 +258,53 @@ class Lifecycle:
         (None: nothing waits), the next wait's timeout. A thread that gives it work due
         sooner wakes the loop with :meth:`_nudge`.
         """
-        assert self._wake_reader is not None
+        watch = self._watch
+        assert watch is not None
         backoff = 0.0
         timeout: float | None = None
-        watched: socket.socket | None = None
-        watched_fd = -1  # its number as registered: still known once the socket is closed
-        seen = -1
-        with ReadWatch() as watch:
-            watch.add(self._wake_reader.fileno())
-            self._serve_watch = (threading.get_ident(), watch)  # a connection served inline waits on it too
-            while True:
-                if seen != self._listener_version:
-                    with self._listener_lock:  # so the listener is open while it is added
-                        seen = self._listener_version
-                        current = self._watched(sock)
-                        if current is not watched:
-                            if watched_fd >= 0:
-                                watch.remove(watched_fd)
-                            watched_fd = -1 if current is None else current.fileno()
-                            if current is not None:
-                                watch.add(watched_fd)
-                            watched = current
-                ready = watch.wait(timeout)
-                if self._stopping.is_set():
+        # What the wait holds of the listener: start() added the first; a serve thread that
+        # takes over from one serving a connection inline (see .inline) goes on from there.
+        watched, watched_fd = self._watching  # the number stays known once the socket is closed
+        seen = -1  # look once more, in case _watched() wants ``sock``: no change costs no call
+        self._serve_watch = (threading.get_ident(), watch)  # a connection served inline waits on it too
+        while True:
+            if seen != self._listener_version:
+                with self._listener_lock:  # so the listener is open while it is added
+                    seen = self._listener_version
+                    current = self._watched(sock)
+                    if current is not watched:
+                        if watched_fd >= 0:
+                            watch.remove(watched_fd)
+                        watched_fd = -1 if current is None else current.fileno()
+                        if current is not None:
+                            watch.add(watched_fd)
+                        watched = current
+                        self._watching = (watched, watched_fd)
+            if self._stopping.is_set():  # also before the wait: stop() closes it once its join is over
+                return
+            ready = watch.wait(timeout)
+            if self._stopping.is_set():
+                return
+            readable = len(ready) == 1 and ready[0] == watched_fd  # the usual wake-up
+            if not readable:
+                # A timeout or the wake-up descriptor: a nudge or a listener change (stop()'s
+                # wake may be among them), maybe with the listener readable too.
+                if not self._take_nudges():
                     return
-                readable = len(ready) == 1 and ready[0] == watched_fd  # the usual wake-up
-                if not readable:
-                    # A timeout or the wake-up socket: a nudge or a listener change (stop()'s
-                    # byte may be among them), maybe with the listener readable too.
-                    if not self._take_nudges():
-                        return
-                    readable = watched_fd >= 0 and watched_fd in ready
-                    if not readable and timer is None and not self._has_handoff():
-                        continue
-                try:
-                    if (readable or self._has_handoff()) and not self._drain_watched(drain, watched):
-                        return
-                    if timer is not None:
-                        timeout = timer()
-                    backoff = 0.0
-                except Exception as error:
-                    self._record_error(error)
-                    backoff = min(max(backoff * 2, 0.01), 0.5)
-                    if self._stopping.wait(backoff):
-                        return
+                readable = watched_fd >= 0 and watched_fd in ready
+                if not readable and timer is None and not self._has_handoff():
+                    continue
+            try:
+                if (readable or self._has_handoff()) and not self._drain_watched(drain, watched):
+                    return
+                if timer is not None:
+                    timeout = timer()
+                backoff = 0.0
+            except Exception as error:
+                self._record_error(error)
+                backoff = min(max(backoff * 2, 0.01), 0.5)
+                if self._stopping.wait(backoff):
+                    return
 
     #: True when ``drain`` reads the listening socket itself (datagrams): it runs under the
     #: listener lock, so an outage never closes the socket under it. Stream servers lock
@@ -313,22 +334,14 @@ class Lifecycle:
 
     def _nudge(self) -> None:
         """Wake the serve loop so that it asks its ``timer`` again (work due sooner came)."""
-        writer = self._wake_writer
-        if writer is not None:
-            try:
-                writer.send(b"\1", socket.MSG_DONTWAIT)
-            except OSError:  # full: the loop has bytes to wake it already; closed: stop() ended the loop
-                return
+        waker = self._waker
+        if waker is not None:  # None before start(); once closed, a wake does nothing (the loop ended)
+            waker.wake()
 
     def _take_nudges(self) -> bool:
-        """Read the nudges waiting; False when stop() came (its byte may have been among them)."""
-        assert self._wake_reader is not None
-        for _ in range(16):  # a few reads empty it; anything left wakes the next wait at once
-            try:
-                if not self._wake_reader.recv(4096):
-                    break
-            except (BlockingIOError, InterruptedError):
-                break
+        """Take the nudges waiting; False when stop() came (its wake may have been among them)."""
+        assert self._waker is not None
+        self._waker.take()
         return not self._stopping.is_set()
 
     def _join(self, deadline: float) -> list[threading.Thread]:
@@ -382,7 +395,7 @@ class Lifecycle:
         raise NotImplementedError
 
     def _serve(self) -> None:
-        """The serve loop; returns when the wake-up socket is readable."""
+        """The serve loop; returns when stop() wakes it."""
         raise NotImplementedError
 
     def _interrupt(self) -> None:

@@ -33,6 +33,7 @@ from ..core.rules import RuleBook
 from ..core.stream_faults import ConnectionFaults
 from . import handshake, socketserver_adapter
 from .faulty_io import FAULT_RESET, LINGER_RESET, RESET_REASONS, FaultyStream, abort, set_linger_reset
+from .flag import Flag
 from .inline import InlineServing
 from .push import READY_TIMEOUT, PushQueue
 from .shutdown import peer_has_closed, shutdown_fd
@@ -47,6 +48,7 @@ READ_SIZE = 65536
 #: (kernel buffers are a few MB); one that keeps sending is cut off.
 DRAIN_BYTES = 16 * 1024 * 1024
 _SSL_EOF = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+_MAKING_FAULTY = threading.Lock()
 
 
 class StreamSession:
@@ -89,16 +91,15 @@ class StreamSession:
         #: saw the message goes out after them.
         self.send_lock = threading.RLock()
         #: Set once pushes may go out (the conversation has opened), or the session ended.
-        self.ready = threading.Event()
+        self.ready: threading.Event = Flag()
         self.finished = False
         #: TLS: pushes written by this session's own thread (see :mod:`socketdouble.net.push`).
         self.pushes: PushQueue | None = None
         #: Set when the connection must end at once (stop(), down()): every wait of a fault,
         #: a script's sleep or a rule's delay ends with it.
-        self.cut = threading.Event()
-        #: This connection's faults, applied to its socket.
-        number = getattr(sink, "number", 0) if number is None else number
-        self.faulty = FaultyStream(server.faults, server.seed, number, sink, self.cut)
+        self.cut: threading.Event = Flag()
+        self._number = getattr(sink, "number", 0) if number is None else number
+        self._faulty: FaultyStream | None = None  # see faulty: most connections never need it
         self._fault_list = server.faults
         #: The close reason when the server ended the connection from outside (down()).
         self.ended_by: str | None = None
@@ -107,15 +108,34 @@ class StreamSession:
         self.inline: InlineServing | None = None
 
     @property
+    def faulty(self) -> FaultyStream:
+        """This connection's faults, applied to its socket; made on first use, from any thread.
+
+        The session itself asks for it only once the server's fault list has changed.
+        """
+        faulty = self._faulty
+        if faulty is None:
+            with _MAKING_FAULTY:  # a push's thread may ask at the same time: one for both
+                faulty = self._faulty
+                if faulty is None:
+                    server = self.server
+                    faulty = FaultyStream(server.faults, server.seed, self._number, self.sink, self.cut)
+                    self._faulty = faulty
+        return faulty
+
+    @property
     def faults(self) -> ConnectionFaults | None:
         """This connection's faults: None while the server's fault list never changed.
 
         Made lazily (see :meth:`current_faults`); a proxy's pump applies them itself.
         """
-        return self.faulty.faults
+        faulty = self._faulty
+        return None if faulty is None else faulty.faults
 
     def current_faults(self) -> ConnectionFaults | None:
         """This connection's faults, made if need be and up to date; None while none acts."""
+        if self._faulty is None and not self._fault_list.version:
+            return None
         return self.faulty.current()
 
     # -- running ---------------------------------------------------------------
@@ -431,7 +451,7 @@ class StreamSession:
         """True when end of file (or a reset) on ``fd`` is the peer's doing, not stop()'s."""
         if not self.stopping.is_set():
             return True
-        with self.server.sessions_lock:
+        with self.server._sessions_mutex:  # the plain lock: nothing waits here
             return fd in self.closed_by_peer or fd not in self.shut_down
 
     def _finish(self, reason: str) -> None:

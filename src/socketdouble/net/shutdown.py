@@ -10,14 +10,31 @@ from __future__ import annotations
 import select
 import socket
 
-__all__ = ["peer_has_closed", "shutdown_fd"]
+__all__ = ["borrow", "peer_has_closed", "shutdown_fd"]
 
 _TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+#: Where there is none (macOS) the borrowed object sets the mode as before (a default timeout is rare).
+_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
+#: TCP states (``tcpi_state``, the first byte of TCP_INFO) in which the peer's FIN or reset
+#: has come: TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING (Linux's tcp_states.h).
+_PEER_CLOSED_STATES = frozenset({6, 7, 8, 9, 11})
+
+
+def borrow(fd: int, family: int = socket.AF_UNSPEC) -> socket.socket:
+    """A socket object on ``fd``, for a call that works on the descriptor; ``detach()`` it after.
+
+    Given a family, type and protocol, it costs no system calls to look them up (a
+    shutdown or a getsockopt does not use them; ``family=-1`` looks the family up, for a
+    caller that needs it). Its type says non-blocking, so that it never touches the
+    descriptor's mode: with a default timeout (``socket.setdefaulttimeout``) a plain
+    ``socket(fileno=fd)`` would switch the owner's socket to non-blocking under it.
+    """
+    return socket.socket(family, socket.SOCK_STREAM | _NONBLOCK, 0, fileno=fd)
 
 
 def shutdown_fd(fd: int) -> None:
     """Shut a socket down by descriptor, waking any thread blocked on it."""
-    sock = socket.socket(fileno=fd)
+    sock = borrow(fd)
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
@@ -35,14 +52,17 @@ def peer_has_closed(fd: int) -> bool:
     if _TCP_INFO is not None:
         # A TCP segment that came while a worker was inside a send or receive waits in
         # the socket's backlog until that call ends; asking for TCP_INFO takes the socket
-        # lock, so the backlog is processed first and poll() sees a close that came.
-        sock = socket.socket(fileno=fd)
+        # lock, so the backlog is processed first, and the state it reports counts a
+        # close that came.
+        sock = borrow(fd)
         try:
-            sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 8)
+            info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 8)
         except OSError:
-            pass  # not TCP (a Unix socket delivers at once), or no longer connected: nothing waits
+            info = b""  # not TCP (a Unix socket delivers at once), or no longer connected: poll tells
         finally:
             sock.detach()
+        if info:
+            return info[0] in _PEER_CLOSED_STATES
     poller = select.poll()
     poller.register(fd, select.POLLRDHUP)
     return any(event & (select.POLLRDHUP | select.POLLHUP) for _, event in poller.poll(0))

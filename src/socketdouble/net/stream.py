@@ -32,6 +32,7 @@ __all__ = [
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 #: Most connections stop() takes from the listen backlog to record them.
 BACKLOG_DRAIN_MAX = 4096
+_MAKING_CONDITION = threading.Lock()
 
 
 class StreamServer(BaseServer):
@@ -47,7 +48,7 @@ class StreamServer(BaseServer):
         #: Guards the live sessions and what stop() did to their descriptors. Each connection
         #: takes the plain lock under it (C-level, cheap); only a push waits on the Condition.
         self._sessions_mutex = threading.Lock()
-        self.sessions_lock = threading.Condition(self._sessions_mutex)
+        self._sessions_condition: threading.Condition | None = None  # see sessions_lock
         self._push_waiters = 0  # pushes waiting for their connection's session: only then notify
         self._dispatched = 0  # number of the last connection handed to a session (pushes wait for it)
         self._interrupted = False  # stop() has shut every live session down
@@ -55,6 +56,20 @@ class StreamServer(BaseServer):
         self._held: HeldListener | None = None  # connect_timeout(): the listener's backlog held full
         self._handed: list[tuple[socket.socket, Any]] = []  # accepted by a release, for the serve loop
         self._accepted_in = 0  # the outage count when the connection being dispatched was accepted
+
+    @property
+    def sessions_lock(self) -> threading.Condition:
+        """The Condition over the sessions' lock; made on first use (only a push waits on it).
+
+        Notifiers notify only while ``_push_waiters`` counts a push, which made it first.
+        """
+        condition = self._sessions_condition
+        if condition is None:
+            with _MAKING_CONDITION:  # not the sessions' lock: a caller may hold that
+                condition = self._sessions_condition
+                if condition is None:
+                    condition = self._sessions_condition = threading.Condition(self._sessions_mutex)
+        return condition
 
     def _listen(self, sock: socket.socket) -> None:
         sock.listen(listen_backlog())
@@ -147,7 +162,10 @@ class StreamServer(BaseServer):
         )
 
     def _accept_pending(self) -> bool:
-        """Accept every pending connection; False when stopping, or when this thread no longer serves."""
+        """Accept a pending connection (the serve loop calls again while more wait).
+
+        False when stopping, or when this thread no longer serves (see :mod:`socketdouble.net.inline`).
+        """
         if not self._serve_handed():
             return False
         first = True  # the serve loop saw the listener readable: the first accept is expected to succeed
@@ -181,8 +199,9 @@ class StreamServer(BaseServer):
             except Exception as error:  # setsockopt, verify: this connection is lost, serving goes on
                 self.recording.add_error(error)
                 conn.close()
-            if self._stopping.is_set():
-                return False
+            # Back to the serve loop's wait, which says at once if more are pending: asking
+            # here (a poll) would hand the GIL to the new session and wait to get it back.
+            return not self._stopping.is_set()
 
     def _dispatch(self, conn: socket.socket, peer: Any) -> bool:
         """Serve one accepted connection; False when the calling thread handed the serve loop over."""
@@ -332,9 +351,10 @@ class StreamServer(BaseServer):
         StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release).run_unserved()
 
     def _interrupt(self) -> None:
-        with self.sessions_lock:
+        with self._sessions_mutex:
             self._interrupted = True
-            self.sessions_lock.notify_all()  # a push waiting for its session gives up now
+            if self._push_waiters:  # a push waiting for its session gives up now
+                self.sessions_lock.notify_all()
             for session in self._sessions.values():
                 session.cut.set()  # a fault's wait, a sleep, a delayed reply: over now
                 for fd in (session.fd, *session.extra_fds):
