@@ -17,6 +17,7 @@ import selectors
 import socket
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,10 @@ __all__ = ["MAX_BODY", "AdminServer", "AdminUnavailable", "parse_admin_address"]
 MAX_BODY = 1 << 20
 #: How long a request may take to arrive once connected: a client that says nothing is let go.
 REQUEST_TIMEOUT = 30.0
+#: After refusing a request whose body was not read: at most this much of it, for at most
+#: this long, is read and dropped before the close (see ``_Handler._refuse``).
+LINGER_BYTES = 4 << 20
+LINGER_SECONDS = 0.5
 #: How long close() waits for each request thread after shutting its socket.
 JOIN_TIMEOUT = 5.0
 
@@ -66,13 +71,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         if self.headers.get("Transfer-Encoding"):
-            return self._send(Reply(411, {"error": "send the body with a Content-Length, not chunked"}))
+            return self._refuse(Reply(411, {"error": "send the body with a Content-Length, not chunked"}))
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            return self._send(Reply(400, {"error": "Content-Length is not a number"}))
+            return self._refuse(Reply(400, {"error": "Content-Length is not a number"}))
         if not 0 <= length <= MAX_BODY:
-            return self._send(Reply(413, {"error": f"a body of {length} bytes; at most {MAX_BODY}"}))
+            return self._refuse(Reply(413, {"error": f"a body of {length} bytes; at most {MAX_BODY}"}))
         body = self.rfile.read(length)
         self.server.answering()
         self._send(self.server.api.handle(self.command, urlsplit(self.path).path, body))
@@ -91,6 +96,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _refuse(self, reply: Reply) -> None:
+        """Answer a request whose body is not read, then read and drop what the client still sends.
+
+        Closing with its body unread would reset the connection, and a client still
+        sending it would see that reset rather than the answer. The drop is bounded
+        (:data:`LINGER_BYTES`, :data:`LINGER_SECONDS`); past it, the close comes anyway.
+        """
+        self._send(reply)
+        connection = self.connection
+        with contextlib.suppress(OSError):  # gone, or too slow: the close that follows is all that is left
+            self.wfile.flush()
+            connection.shutdown(socket.SHUT_WR)  # the answer is complete: the client may read it now
+            deadline, left = time.monotonic() + LINGER_SECONDS, LINGER_BYTES
+            while left > 0 and (remaining := deadline - time.monotonic()) > 0:
+                connection.settimeout(remaining)
+                data = connection.recv(min(left, 65536))
+                if not data:
+                    break
+                left -= len(data)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # http.server's own errors (a malformed request line, an unknown method) as JSON too.
