@@ -66,7 +66,7 @@ class InlineServing:
         ready = self._watch.wait(None)
         if len(ready) == 1 and ready[0] == self._fd:
             return False
-        return not stopping.is_set()  # stop()'s wake-up byte: the serve loop has nothing left to do
+        return not stopping.is_set()  # stop()'s wake-up: the serve loop has nothing left to do
 
     def hand_over(self) -> None:
         """Start a new serve thread; this one serves only its connection from now on.
