@@ -6,7 +6,7 @@ serve thread when no other connection is live and nothing in it can block: a
 conversation of rules (no handler, TLS, script or fault; see
 :meth:`~socketdouble.net.stream.StreamServer.serves_inline`). The thread waits for
 the client's bytes on the serve loop's own wait, which also watches the listener and
-the wake-up socket, and sends without blocking.
+its wake-up, and sends without blocking.
 
 The moment the connection could hold the thread — another client connects, the
 listener changes, a send would block, a rule calls the test's code or waits, a fault
