@@ -33,11 +33,33 @@ def test_a_turn_keeps_its_chunks_so_recording_is_linear() -> None:
     chunks = [bytes([65 + n % 26]) * 10 for n in range(101)]
     for chunk in chunks:
         log.data("client", chunk, 0.0)
-    turn = log._turn
-    assert turn is not None
-    assert all(kept is given for kept, given in zip(turn.chunks, chunks, strict=True))  # no copies
+    turn = log._log[-1]
+    assert all(kept is given for kept, given in zip(turn, chunks, strict=True))  # no copies
     assert log.snapshot().events == [DataEvent(0.0, "client", b"".join(chunks))]
-    assert len(turn.chunks) == 1  # joined once; a later snapshot does not join again
+    assert log._log[-1] == b"".join(chunks)  # joined once; a later snapshot does not join again
+    log.data("client", b"more", 1.0)
+    assert log.snapshot().events == [DataEvent(0.0, "client", b"".join(chunks) + b"more")]
+
+
+def test_turns_alternate_and_a_close_ends_the_open_one() -> None:
+    recorder = CassetteRecorder("tcp")
+    log = recorder.open(1.0)
+    for n, side in enumerate(["client", "server", "server", "client", "server"]):
+        log.data(side, b"%d," % n, 2.0 + n)  # type: ignore[arg-type]
+    log.close("server", "fin", 7.0)
+    log.data("server", b"late", 8.0)  # after the server's close: a turn of its own
+    log.close("client", "reset", 9.0)
+    expected = [
+        DataEvent(1.0, "client", b"0,"),
+        DataEvent(2.0, "server", b"1,2,"),
+        DataEvent(4.0, "client", b"3,"),
+        DataEvent(5.0, "server", b"4,"),
+        CloseEvent(6.0, "server", "fin"),
+        DataEvent(7.0, "server", b"late"),
+        CloseEvent(8.0, "client", "reset"),
+    ]
+    assert log.snapshot().events == expected
+    assert log.snapshot().events == expected  # taking it twice changes nothing
 
 
 def test_a_reused_buffer_given_to_a_turn_is_copied() -> None:

@@ -172,3 +172,28 @@ def test_the_upstream_is_named_as_a_person_writes_it(kind: str, upstream: Any, s
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
     error = Upstream.for_kind(kind, upstream, 5.0).unreachable(refused)
     assert str(error) == f"cannot reach the upstream {shown}: connection refused"
+
+
+def test_an_upstream_name_that_does_not_resolve_is_named_as_a_failed_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The lookup happens inside connect_ex; no DNS is asked here: the name fails as an
+    # unknown one does (getaddrinfo's EAI_NONAME, errno -2, "unknown error -2" to os.strerror).
+    connect_ex = socket.socket.connect_ex
+
+    def lookup_fails(sock: socket.socket, address: Any) -> int:
+        if address[0] == "upstream.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect_ex", lookup_fails)
+    with sd.RecordingProxy(("upstream.invalid", 6379)) as proxy, connect(proxy) as client:
+        assert ends(client) == b""
+    text = check_text(proxy)
+    assert (
+        "cannot reach the upstream upstream.invalid:6379: the host name 'upstream.invalid' could not be "
+        "looked up (Name or service not known); check its spelling and this machine's DNS, or give the "
+        "upstream's IP address, e.g. upstream=('127.0.0.1', 6379)"
+    ) in text
+    assert "unknown error" not in text
+    assert proxy.recording.connections[0].close_reason == "upstream unreachable"

@@ -1,15 +1,18 @@
 """Builds a cassette from live traffic, in time linear in the bytes recorded.
 
 The socket layer reports each read (``ConnectionLog.data``) and close; on stream kinds a
-side's consecutive reads are one *turn*. The open turn grows in place in a ``bytearray``
-(amortised O(1) per read) and becomes ``bytes`` once, when the other side speaks or
-closes, or in a copy when the cassette is taken: appending to ``bytes`` would copy the
-whole turn on every read (a 40 MB turn in 64 KiB reads took seconds; 200 MB, minutes).
+side's consecutive reads are one *turn*. A pump reports every chunk, so a read costs
+little: three items appended to one flat list under the lock, no object made (fewer
+objects also spare the garbage collector). A turn's second read turns its payload into a
+list of its chunks, joined once when the cassette is taken (appending to ``bytes``
+would copy the whole turn on every read: a 40 MB turn in 64 KiB reads took seconds,
+200 MB minutes). The cassette's events are made only when it is taken.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any, cast
 
 from ..errors import ConfigurationError
 from .cassette_model import (
@@ -30,37 +33,8 @@ from .cassette_model import (
 __all__ = ["CassetteRecorder", "ConnectionLog"]
 
 
-class _OpenTurn:
-    """The turn a side is still sending: its chunks so far, joined once when it is taken.
-
-    A list of the chunks as they came, not one growing buffer: a growing buffer copies
-    itself each time it outgrows its allocation (several times the turn's size in all),
-    where the join copies each byte once.
-    """
-
-    __slots__ = ("chunks", "side", "t")
-
-    def __init__(self, t: float, side: Side, payload: bytes) -> None:
-        self.t = t
-        self.side = side
-        self.chunks = [_frozen(payload)]
-
-    def add(self, payload: bytes) -> None:
-        self.chunks.append(_frozen(payload))
-
-    def freeze(self) -> DataEvent:
-        joined = b"".join(self.chunks)
-        self.chunks = [joined]  # a later snapshot of a still-open turn joins nothing again
-        return DataEvent(self.t, self.side, joined)
-
-
-def _frozen(payload: bytes) -> bytes:
-    # The caller's buffer may be reused (a bytearray, a memoryview): keep bytes of our own.
-    return payload if type(payload) is bytes else bytes(payload)
-
-
 class ConnectionLog:
-    """The event log of one live connection; safe to write from both pump threads."""
+    """The event log of one live connection; safe to write from several threads."""
 
     def __init__(
         self,
@@ -69,45 +43,53 @@ class ConnectionLog:
         client: InetAddress | None = None,
         server: InetAddress | None = None,
     ) -> None:
-        self._recorder = recorder
+        self._lock = recorder.lock
+        self._merge = recorder.merge_turns
         self._opened = opened
         self._client = client
         self._server = server
         self._start = opened - recorder.started
-        self._events: list[CassetteEvent] = []  # finished events; the open turn is kept apart
-        self._turn: _OpenTurn | None = None
+        #: Flat, three items per entry: ``now, side, payload`` for a turn (datagram kinds: a
+        #: datagram; payload: bytes, or a list of chunks once the turn has two), ``now, side,
+        #: how`` for a close (``how`` is a str).
+        self._log: list[Any] = []
+        self._side: Side | None = None  # who sends the open turn, the log's last entry (None: none)
 
     def data(self, side: Side, payload: bytes, now: float) -> None:
         """``side`` sent ``payload``; on streams, a side's consecutive sends are one turn."""
-        with self._recorder.lock:
-            turn = self._turn
-            if turn is not None and turn.side == side:
-                turn.add(payload)
-                return
-            self._end_turn()
-            if self._recorder.merge_turns:
-                self._turn = _OpenTurn(now - self._opened, side, payload)
+        if type(payload) is not bytes:  # the caller's buffer may be reused: keep bytes of our own
+            payload = bytes(payload)
+        with self._lock:
+            log = self._log
+            if side != self._side:
+                log += (now, side, payload)
+                if self._merge:
+                    self._side = side
+            elif type(log[-1]) is list:
+                log[-1].append(payload)
             else:
-                self._events.append(DataEvent(now - self._opened, side, bytes(payload)))
+                log[-1] = [log[-1], payload]
 
     def close(self, side: Side, how: CloseHow, now: float) -> None:
         """``side`` closed its direction (fin) or the connection (reset)."""
-        with self._recorder.lock:
-            self._end_turn()
-            self._events.append(CloseEvent(now - self._opened, side, how))
-
-    def _end_turn(self) -> None:
-        # The caller holds the recorder's lock.
-        if self._turn is not None:
-            self._events.append(self._turn.freeze())
-            self._turn = None
+        with self._lock:
+            self._log += (now, side, how)
+            self._side = None  # a close ends the open turn
 
     def snapshot(self) -> RecordedConnection:
         """The connection so far, unredacted; an open turn is copied and stays open."""
-        with self._recorder.lock:
-            events = list(self._events)
-            if self._turn is not None:
-                events.append(self._turn.freeze())
+        events: list[CassetteEvent] = []
+        opened = self._opened
+        with self._lock:
+            log = self._log
+            for i in range(0, len(log), 3):
+                now, side, item = log[i : i + 3]
+                if type(item) is str:
+                    events.append(CloseEvent(now - opened, side, cast(CloseHow, item)))
+                    continue
+                if type(item) is list:
+                    item = log[i + 2] = b"".join(item)  # joined once: later reads join to it
+                events.append(DataEvent(now - opened, side, item))
         return RecordedConnection(self._start, events, self._client, self._server)
 
 

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ..core.cassette import Cassette as CassetteData
-from ..core.cassette import CassetteRecorder, DataEvent, Redactor, save
+from ..core.cassette import CassetteRecorder, Redactor, save
 from ..core.framing import raw
 from ..errors import ConfigurationError
 from .datagram import UDPServer, UnixDatagramServer
@@ -111,14 +111,7 @@ class RecordingProxy(BaseServer):
 
     def cassette(self) -> CassetteData:
         """What was recorded so far, redacted: a snapshot, whatever the proxy records next."""
-        cassette = self.recorder.cassette()
-        for connection in cassette.connections:
-            # A live turn grows in place (see pump.Pump._record): hand out a copy.
-            connection.events = [
-                DataEvent(e.t, e.side, bytes(e.payload)) if isinstance(e, DataEvent) else e
-                for e in connection.events
-            ]
-        return cassette
+        return self.recorder.cassette()  # events made for this call, of immutable bytes
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the cassette to ``path`` (atomically)."""

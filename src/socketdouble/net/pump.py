@@ -21,20 +21,18 @@ is recorded as that peer's close, as it would have been without the stop.
 from __future__ import annotations
 
 import contextlib
-import selectors
 import socket
 import ssl
 import time
-from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from ..core.cassette import CloseHow, ConnectionLog, Redactor, Side
-from ..core.fault_spec import Flow
-from ..core.stream_faults import Piece
-from ..errors import ConfigurationError
 from .faulty_io import FAULT_RESET
+from .poller import IN, OUT, READABLE, WRITABLE, Poller
+from .pump_direction import Direction
 from .pump_faults import PumpFaults
 from .stream import LINGER_RESET, StreamSession
+from .tls_sniff import CLIENT_HELLO, TLS_RECORD_START, opens_tls, plain_proxy_error
 
 __all__ = ["CLIENT_HELLO", "QUEUE_LIMIT", "READ_SIZE", "TLS_RECORD_START", "Pump"]
 
@@ -45,45 +43,12 @@ if TYPE_CHECKING:
 QUEUE_LIMIT = 256 * 1024
 #: Bytes asked for per read.
 READ_SIZE = 256 * 1024
-#: A TLS record header, as a TLS client's first bytes always start (handshake, TLS 1.x).
-TLS_RECORD_START = b"\x16\x03"
-#: The handshake type at offset 5 of a TLS record that opens a session.
-CLIENT_HELLO = b"\x01"
+#: A read at least this long (or READ_SIZE, if less) puts its direction in bulk mode (see
+#: :meth:`Pump._fill`).
+BULK_READ = 64 * 1024
 _WANTS_WRITE = (ssl.SSLWantWriteError,)
 _NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-
-class _Direction:
-    """Bytes on their way from ``source`` to ``target``."""
-
-    def __init__(self, side: Side, source: socket.socket, target: socket.socket) -> None:
-        self.side = side
-        self.source = source
-        self.target = target
-        self.source_fd = source.fileno()
-        self.target_fd = target.fileno()
-        self.queue: deque[bytes] = deque()
-        self.queued = 0
-        self.offset = 0  # bytes of queue[0] already written
-        self.reading = True  # until the source's end of file (or reset)
-        self.half_closed = False  # the target's write side was shut after end of file
-        self.read_wants_write = False  # an SSL read waits for the socket to be writable
-        self.write_blocked = False  # the last write could not take everything
-        self.write_wants_read = False  # an SSL write waits for the socket to be readable
-        self.ssl = isinstance(source, ssl.SSLSocket)
-        # Faults (see pump_faults): the direction as a fault names it, the pieces a fault
-        # delays (each with its time; they follow what is in ``queue``), and whether a fault
-        # ended the direction.
-        self.flow: Flow = "from_client" if side == "client" else "to_client"
-        self.held: deque[Piece] = deque()
-        self.cut = False
-
-    def wants_read(self, stopping: bool) -> bool:
-        return self.reading and (stopping or self.queued < QUEUE_LIMIT)
-
-    def drop_queue(self) -> None:
-        self.queue.clear()
-        self.queued = self.offset = 0
+_monotonic = time.monotonic
 
 
 class Pump:
@@ -104,9 +69,13 @@ class Pump:
         #: The connection's record: the pump is its one writer (a proxy answers nothing itself).
         self.sink = session.sink
         self.redact = redact
+        #: What the recording shows of a chunk: the chunk itself when nothing is redacted.
+        self.shown = redact if redact else None
+        #: Reads land here, and only their bytes are copied out (see _fill); bulk reads bypass it.
+        self.scratch = memoryview(bytearray(min(READ_SIZE, BULK_READ)))
         self.client_tls = client_tls
-        self.up = _Direction("client", session.sock, upstream)
-        self.down = _Direction("server", upstream, session.sock)
+        self.up = Direction("client", session.sock, upstream, QUEUE_LIMIT)
+        self.down = Direction("server", upstream, session.sock, QUEUE_LIMIT)
         self.directions = (self.up, self.down)
         self.pairs = ((self.up, self.down), (self.down, self.up))
         self.ssl_directions = [d for d in self.directions if d.ssl]
@@ -120,7 +89,7 @@ class Pump:
         #: Made once the fault list changed (before this connection or during it).
         self.faults: PumpFaults | None = None
         #: What the loop waits on (the faults' wake socket joins it).
-        self.selector: selectors.BaseSelector | None = None
+        self.poller: Poller | None = None
 
     # -- the loop ----------------------------------------------------------------
 
@@ -136,10 +105,10 @@ class Pump:
         # Each socket is the source of one direction and the target of the other.
         sockets = {inbound.source_fd: (inbound, outbound) for inbound, outbound in self.pairs}
         masks = {up.source_fd: 0, down.source_fd: 0}
-        with selectors.DefaultSelector() as selector:
-            self.selector = selector
+        with Poller() as poller:
+            self.poller = poller
             try:
-                self._loop(first, selector, sockets, masks)
+                self._loop(first, poller, sockets, masks)
             finally:
                 if self.faults is not None:
                     self.faults.finish()
@@ -148,31 +117,52 @@ class Pump:
     def _loop(
         self,
         first: bytes,
-        selector: selectors.BaseSelector,
-        sockets: dict[int, tuple[_Direction, _Direction]],
+        poller: Poller,
+        sockets: dict[int, tuple[Direction, Direction]],
         masks: dict[int, int],
     ) -> None:
-        up = self.up
+        up, down = self.up, self.down
         if self.fault_list.version:  # faults from the start: an ending the opening scheduled
             self.faulted().advance()
         if first and self.reset_by is None and self._take(up, first):
             self.flush(up)
-        while not self._over():
-            timeout = self._timeout()
-            if timeout is not None and timeout < 0:
-                break  # stop()'s deadline passed
-            self._register(selector, masks)
-            for key, events in selector.select(timeout):
+        stop_came = self.session.stopping.is_set
+        wait = poller.wait
+        steady = False
+        while not self.refused and self.reset_by is None:
+            if not (up.reading or down.reading) and self._over():
+                break
+            if self.deadline is None and stop_came():
+                self._stopping()
+            timeout = -1.0  # no limit: with nothing due (the common case), wait for a socket
+            if self.deadline is not None or self.faults is not None or self.ssl_directions:
+                due = self._timeout()
+                if due is not None:
+                    if due < 0:
+                        break  # stop()'s deadline passed
+                    timeout = due
+            # Most waits find both sources read, nothing blocked and room in both queues: both
+            # sockets wait to be readable, as the poller was told last time (``steady``).
+            if not (
+                steady
+                and up.reading
+                and down.reading
+                and up.queued < up.limit
+                and down.queued < down.limit
+                and not (
+                    up.read_wants_write or down.read_wants_write or up.write_blocked or down.write_blocked
+                )
+            ):
+                steady = self._register(poller, masks)
+            for fd, events in wait(timeout):
                 try:
-                    inbound, outbound = sockets[key.fd]
+                    inbound, outbound = sockets[fd]
                 except KeyError:  # stop() shut the faults' wake socket down (free when not raised)
                     cast(PumpFaults, self.faults).woken()
                     continue
-                if events & (selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ):
+                if events & (WRITABLE if inbound.read_wants_write else READABLE):
                     self._fill(inbound)
-                if outbound.write_blocked and events & (
-                    selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
-                ):
+                if outbound.write_blocked and events & (READABLE if outbound.write_wants_read else WRITABLE):
                     self.flush(outbound)
                 if self.reset_by is not None or self.refused:
                     break  # the connection ends now: nothing more moves
@@ -197,10 +187,10 @@ class Pump:
         return all(not d.queue and (d.half_closed or stopping) for d in self.directions)
 
     def _timeout(self) -> float | None:
-        """How long the next select() may wait: None (until something happens), 0, or
+        """How long the next wait may last: None (until something happens), 0, or
         what is left of stop()'s deadline (negative once it passed)."""
         remaining = None
-        if self._check_stopping():
+        if self._stopping():
             remaining = cast(float, self.deadline) - time.monotonic()
             if remaining <= 0:
                 return -1.0
@@ -216,9 +206,6 @@ class Pump:
 
     def _stopping(self) -> bool:
         """True once stop() began; asked again at every failure, since stop() shuts sockets down."""
-        return self._check_stopping()
-
-    def _check_stopping(self) -> bool:
         if self.deadline is None and self.session.stopping.is_set():
             # Half the stop budget: stop() still joins this thread within stop_timeout. What
             # is queued goes nowhere now (stop() shut the targets down): the first write
@@ -226,33 +213,38 @@ class Pump:
             self.deadline = time.monotonic() + self.server.stop_timeout / 2
         return self.deadline is not None
 
-    def _register(self, selector: selectors.BaseSelector, masks: dict[int, int]) -> None:
-        """Ask select() for what each socket waits on now; a syscall only when that changed."""
+    def _register(self, poller: Poller, masks: dict[int, int]) -> bool:
+        """Ask the poller for what each socket waits on now; a syscall only when that changed.
+
+        True when both wait only to be readable.
+        """
         stopping = self.deadline is not None
         for inbound, outbound in self.pairs:
-            # A socket is read for its inbound direction and written for its outbound one.
+            # A socket is read for its inbound direction and written for its outbound one
+            # (inbound.wants_read, inline).
             mask = 0
-            if inbound.wants_read(stopping):
-                mask = selectors.EVENT_WRITE if inbound.read_wants_write else selectors.EVENT_READ
+            if inbound.reading and (stopping or inbound.queued < inbound.limit):
+                mask = OUT if inbound.read_wants_write else IN
             if outbound.write_blocked and outbound.queue:
-                mask |= selectors.EVENT_READ if outbound.write_wants_read else selectors.EVENT_WRITE
+                mask |= IN if outbound.write_wants_read else OUT
             fd = inbound.source_fd
             current = masks[fd]
             if mask == current:
                 continue
             if current == 0:
-                selector.register(fd, mask)
+                poller.register(fd, mask)
             elif mask == 0:
-                selector.unregister(fd)
+                poller.unregister(fd)
             else:
-                selector.modify(fd, mask)
+                poller.modify(fd, mask)
             masks[fd] = mask
+        return all(mask == IN for mask in masks.values())
 
-    def _ssl_pending(self, d: _Direction) -> bool:
+    def _ssl_pending(self, d: Direction) -> bool:
         """Decrypted bytes wait inside the SSL object, where select() cannot see them."""
         return d.wants_read(self.deadline is not None) and cast(ssl.SSLSocket, d.source).pending() > 0
 
-    def settle(self, d: _Direction) -> None:
+    def settle(self, d: Direction) -> None:
         """Once ``d``'s source ended and all its bytes went, pass the end of file on."""
         if d.reading or d.queue or d.half_closed or self.reset_by is not None or self.refused:
             return
@@ -266,48 +258,63 @@ class Pump:
 
     # -- reading -----------------------------------------------------------------
 
-    def _fill(self, d: _Direction) -> None:
-        """Read what ``d.source`` has (while ``d`` has room), and send it on at once."""
+    def _fill(self, d: Direction) -> None:
+        """Read and take what ``d.source`` has (while ``d`` has room), and send it on at once.
+
+        A read lands in the scratch buffer and only its bytes are copied out: a fresh
+        READ_SIZE buffer per read is a memory mapping (glibc maps blocks over 128 KiB), cut
+        to a page and kept by the recording: 4 KiB, a kernel mapping and three syscalls more
+        per 6-byte message. A read that fills the scratch buffer puts ``d`` in bulk mode:
+        fresh READ_SIZE buffers, the bytes copied once (by the kernel), until a short read.
+        """
         if self.reset_by is not None or self.refused:
             return
-        self._read(d)
-        if d.queue and not d.write_blocked and self.reset_by is None and not self.refused:
-            self.flush(d)
-        else:
-            self.settle(d)
-
-    def _read(self, d: _Direction) -> None:
-        while d.wants_read(self.deadline is not None):
+        scratch = self.scratch
+        small = len(scratch)
+        while d.reading and (self.deadline is not None or d.queued < d.limit):  # d.wants_read, inline
+            bulk = d.bulk
             try:
-                data = d.source.recv(READ_SIZE)
+                data = d.source.recv(READ_SIZE) if bulk else scratch[: d.source.recv_into(scratch)].tobytes()
             except _WANTS_WRITE:
                 d.read_wants_write = True
-                return
+                break
             except _NOT_READY:
                 d.read_wants_write = False
-                return
+                break
             except ssl.SSLEOFError:  # a TLS peer left without close_notify: a normal close
                 data = b""
             except ConnectionResetError:
                 self._source_reset(d)
-                return
+                break
             except OSError:
                 if not self._stopping():
                     raise
                 d.reading = False  # stop() shut it down
-                return
+                break
             d.read_wants_write = False
             if not data:
                 self._end_of_file(d)
-                return
+                break
+            size = len(data)
+            full = size == (READ_SIZE if bulk else small)
+            if bulk and size < small:
+                data = bytes(memoryview(data))  # a copy of its size: the big buffer goes now
+            d.bulk = size >= small
             if not self._take(d, data):
-                return
-            if not (d.ssl and cast(ssl.SSLSocket, d.source).pending()) and len(data) < READ_SIZE:
-                return  # the kernel's queue is most likely empty; select() says when not
+                return  # refused: nothing more moves
+            if not (full or (d.ssl and cast(ssl.SSLSocket, d.source).pending())):
+                break  # the kernel's queue is most likely empty; the poller says when not
+        if d.queue and not d.write_blocked and self.reset_by is None and not self.refused:
+            self.flush(d)
+        elif not d.reading:  # (settle's first test, without the call while the source is read)
+            self.settle(d)
 
-    def _take(self, d: _Direction, data: bytes) -> bool:
+    def _take(self, d: Direction, data: bytes) -> bool:
         """Record what ``d.source`` sent and queue it for ``d.target``; False if refused."""
-        if d.side == "client" and self.last_side != "client" and self._starts_tls(data):
+        # A client turn (the connection's first bytes, or after the server spoke) may open TLS;
+        # the call only for a turn that starts as TLS records do.
+        client_turn = d.client and self.last_side != "client" and not self.client_tls
+        if client_turn and data.startswith(TLS_RECORD_START) and opens_tls(data, self.last_side is None):
             self._refuse_tls(data)
             return False
         self.last_side = d.side
@@ -320,59 +327,41 @@ class Pump:
             d.queued += len(data)
         return True
 
-    def _starts_tls(self, data: bytes) -> bool:
-        """Does this client turn open a TLS session the proxy cannot see into?
-
-        A connection's first bytes are checked for a TLS record header; a later turn (after
-        STARTTLS, or PostgreSQL's SSLRequest answered ``S``) for a whole ClientHello header.
-        """
-        if self.client_tls or not data.startswith(TLS_RECORD_START):
-            return False
-        return self.last_side is None or data[5:6] == CLIENT_HELLO
-
     def record(self, side: Side, data: bytes) -> None:
-        self.log.data(side, data, time.monotonic())
-        shown = self.redact(data)  # what the recording (and so every report) shows
+        """Record a chunk read from ``side``: in the cassette as it came, in the recording redacted."""
+        self.log.data(side, data, _monotonic())
+        shown = data if self.shown is None else self.shown(data)  # what every report shows
         if side == "client":
-            self.sink.on_received(shown)
-            self.sink.on_message(shown)
+            self.sink.on_received_messages(shown, (shown,))  # raw: each read is a message
         else:
             self.sink.on_sent(shown)
 
     def _close(self, side: Side, how: CloseHow) -> None:
         self.log.close(side, how, time.monotonic())
 
-    def _end_of_file(self, d: _Direction) -> None:
+    def _end_of_file(self, d: Direction) -> None:
         d.reading = False
         if self._closed_by_peer(d):
             self._close(d.side, "fin")
 
-    def _source_reset(self, d: _Direction) -> None:
+    def _source_reset(self, d: Direction) -> None:
         d.reading = False
         if self._closed_by_peer(d):
             self._reset(d.side, d.target)
 
-    def _closed_by_peer(self, d: _Direction) -> bool:
+    def _closed_by_peer(self, d: Direction) -> bool:
         """Was this end of file (or reset) the peer's doing, rather than stop()'s shutdown?"""
-        self._check_stopping()
+        self._stopping()
         return self.session.eof_from_peer(d.source_fd)
 
     def _refuse_tls(self, data: bytes) -> None:
         self.refused = True
         self.sink.on_note(f"the client's turn of {len(data)} bytes is TLS, not forwarded")
-        self.sink.on_error(
-            ConfigurationError(
-                "the client speaks TLS (its turn starts with a TLS record header, 0x16 0x03: at "
-                "connect, or after STARTTLS or PostgreSQL's SSLRequest) but this "
-                "proxy has no ssl_context, so the recording would hold ciphertext that can never "
-                "replay; pass ssl_context= (and upstream_ssl_context= for a TLS upstream) to the "
-                "proxy, or turn TLS off in the client"
-            )
-        )
+        self.sink.on_error(plain_proxy_error())
 
     # -- writing -----------------------------------------------------------------
 
-    def flush(self, d: _Direction) -> None:
+    def flush(self, d: Direction) -> None:
         """Write queued chunks to ``d.target`` until it takes no more."""
         while d.queue:
             head = d.queue[0]
@@ -397,7 +386,8 @@ class Pump:
             if d.offset == len(head):
                 d.queue.popleft()
                 d.offset = 0
-        self.settle(d)
+        if not d.reading:  # (settle's first test, without the call while the source is read)
+            self.settle(d)
 
     # -- endings -----------------------------------------------------------------
 

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-import selectors
 import socket
 import time
 from typing import TYPE_CHECKING, cast
 
 from ..core.stream_faults import ConnectionFaults, Ending, Piece, Plan
 from .faulty_io import FAULT_CLOSED, FAULT_RESET, set_linger_reset
+from .poller import IN, Poller
 
 if TYPE_CHECKING:
-    from .pump import Pump, _Direction
+    from .pump import Pump
+    from .pump_direction import Direction
 
 __all__ = ["PumpFaults"]
 
@@ -73,7 +74,7 @@ class PumpFaults:
 
     # -- chunks --------------------------------------------------------------------
 
-    def take(self, d: _Direction, data: bytes) -> None:
+    def take(self, d: Direction, data: bytes) -> None:
         """Record ``data`` read from ``d.source`` and queue what the faults let through."""
         pump = self.pump
         faults = self.faults
@@ -105,7 +106,7 @@ class PumpFaults:
         if d.held and not d.wants_read(False) and self._wake is None:
             self._make_wake()
 
-    def release(self, d: _Direction, now: float) -> None:
+    def release(self, d: Direction, now: float) -> None:
         """Move the pieces whose time came to the write queue."""
         held = d.held
         sent = d.side == "server"
@@ -183,7 +184,7 @@ class PumpFaults:
 
     # -- closes --------------------------------------------------------------------
 
-    def may_pass_end(self, d: _Direction) -> bool:
+    def may_pass_end(self, d: Direction) -> bool:
         """May ``d.source``'s close pass to ``d.target`` now?"""
         if d.held:
             return False
@@ -200,7 +201,7 @@ class PumpFaults:
             self.pump.sink.on_fault(f"slow close: the server's close comes {delay:g} s late")
             # The upstream's close, passed on, is the server's close: the session's own close
             # at the end must not wait again.
-            self.pump.session._closed_slowly = True
+            self.pump.session.note_slow_close()
         return time.monotonic() >= self.fin_at
 
     # -- stop ----------------------------------------------------------------------
@@ -214,14 +215,14 @@ class PumpFaults:
         pump = self.pump
         self._wake = socket.socketpair()
         pump.server.track_fd(pump.session, self._wake[0].fileno())
-        cast(selectors.BaseSelector, pump.selector).register(self._wake[0].fileno(), selectors.EVENT_READ)
+        cast(Poller, pump.poller).register(self._wake[0].fileno(), IN)
         self._watched = True
 
     def woken(self) -> None:
         """stop() shut the wake socket down: wait on it no more (it stays readable)."""
         if self._wake is not None and self._watched:
             self._watched = False
-            cast(selectors.BaseSelector, self.pump.selector).unregister(self._wake[0].fileno())
+            cast(Poller, self.pump.poller).unregister(self._wake[0].fileno())
 
     def finish(self) -> None:
         """The pump ended: note what a fault held and never passed on; free the wake socket."""

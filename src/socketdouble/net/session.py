@@ -475,6 +475,11 @@ class StreamSession:
             self.ready.set()
         self.sink.on_closed(reason)
 
+    def note_slow_close(self) -> None:
+        """A slow_close fault has delayed this connection's close already (a proxy's pump
+        passed the upstream's close on late): the session's own close does not wait again."""
+        self._closed_slowly = True
+
     def _close_slowly(self) -> None:
         """slow_close: the server's close waits (cut short by stop() or down()); once per connection."""
         delay = 0.0 if self._closed_slowly else self.faulty.closing_delay()

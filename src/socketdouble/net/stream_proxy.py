@@ -72,6 +72,5 @@ class StreamProxying(StreamServer):
                 return "client closed"
             spent += len(data)
             shown = self.redactor(data)
-            session.sink.on_received(shown)
-            session.sink.on_message(shown)
+            session.sink.on_received_messages(shown, (shown,))
         return "server stopped"

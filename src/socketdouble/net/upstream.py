@@ -77,6 +77,14 @@ class Upstream:
         """The error a proxy records when the upstream cannot be reached."""
         if isinstance(error, ssl.SSLError):
             reason = f"the TLS handshake failed: {error}"
+        elif isinstance(error, socket.gaierror) and isinstance(self.address, tuple):
+            # Its errno is getaddrinfo's (EAI_NONAME is -2), which os.strerror calls "unknown error -2".
+            host, port = self.address
+            reason = (
+                f"the host name {host!r} could not be looked up ({error.strerror or error}); check "
+                f"its spelling and this machine's DNS, or give the upstream's IP address, e.g. "
+                f"upstream=('127.0.0.1', {port})"
+            )
         elif isinstance(error, TimeoutError):
             reason = f"no answer within connect_timeout={self.connect_timeout}s"
         elif isinstance(error, OSError) and error.errno is not None:
