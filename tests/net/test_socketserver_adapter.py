@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 
@@ -164,3 +165,28 @@ def test_handler_stderr_is_not_the_report(capsys: pytest.CaptureFixture[str]) ->
     assert isinstance(server.errors[0], KeyError)
     assert capsys.readouterr().err == ""
     server.errors.clear()
+
+
+class BigReads(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(1 << 20):
+            self.request.sendall(data)
+
+
+def mappings() -> int:
+    with open("/proc/self/maps") as maps:
+        return sum(1 for _ in maps)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="counts the process's memory mappings")
+def test_short_reads_into_a_big_buffer_are_recorded_without_a_page_each() -> None:
+    # recv(1 MiB) gets a buffer with a memory mapping of its own, shrunk to the bytes read:
+    # kept as it is, every recorded 8-byte message would hold a page and a kernel mapping.
+    with sd.TCPServer(BigReads, framing=sd.raw()) as server, connect(server) as client:
+        before = mappings()
+        for n in range(300):
+            client.sendall(b"PING%04d" % n)
+            assert client.recv(100) == b"PING%04d" % n
+        grown = mappings() - before
+    assert len(server.recording.connections[0].received) == 300 * 8
+    assert grown < 100, f"{grown} more memory mappings after 300 recorded reads"

@@ -39,6 +39,17 @@ if TYPE_CHECKING:
     from .session import StreamSession
 
 _READ_SIZE = 65536
+#: A handler's read into a buffer larger than this is recorded as a copy of its bytes when
+#: short: CPython gives such a buffer a memory mapping of its own and only shrinks it to
+#: what was read, so the recording would keep a page (and a mapping) per message.
+_COPY_SHORT_READS_OVER = 128 * 1024
+
+
+def _kept(data: bytes, bufsize: int) -> bytes:
+    """What the recording keeps of ``data``, read with ``recv(bufsize)`` (see above)."""
+    if bufsize > _COPY_SHORT_READS_OVER and len(data) < bufsize // 2:
+        return bytes(memoryview(data))
+    return data
 _SSL_EOF = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 #: How an unbound Unix datagram client's address comes back from recvfrom.
@@ -207,7 +218,7 @@ class RecordingSocket:
             return self._recv_faulted(faulty, bufsize, flags)
         data = self._sock.recv(bufsize, flags)
         if not flags & socket.MSG_PEEK:
-            self._seen(data)
+            self._seen(_kept(data, bufsize))
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
@@ -242,7 +253,7 @@ class RecordingSocket:
                 return data
             plan = faulty.plan("from_client", data)
             if plan is None:
-                self._seen(data)
+                self._seen(_kept(data, bufsize))
                 return data
             self._pending.extend(plan.pieces)
             self._end_if_due(faulty)
@@ -255,7 +266,7 @@ class RecordingSocket:
             self._pending[0] = Piece(piece.at, piece.data[len(data) :])
         else:
             self._pending.popleft()
-        self._seen(data)
+        self._seen(_kept(data, bufsize))
         self._end_if_due(faulty)
         return data
 
