@@ -50,6 +50,8 @@ def _kept(data: bytes, bufsize: int) -> bytes:
     if bufsize > _COPY_SHORT_READS_OVER and len(data) < bufsize // 2:
         return bytes(memoryview(data))
     return data
+
+
 _SSL_EOF = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 #: How an unbound Unix datagram client's address comes back from recvfrom.
