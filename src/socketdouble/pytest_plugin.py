@@ -28,8 +28,9 @@ would block is a ConfigurationError naming the flags that work (see
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import trustme
@@ -52,6 +53,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
     "socketdouble",
     "socketdouble_ca",
     "tcp_server",
@@ -220,37 +222,58 @@ class _TestDoubles(Doubles):
 
 
 _open_key = pytest.StashKey[_TestDoubles]()  # the test's Doubles while one of our fixtures has it open
-_base_temp_key = pytest.StashKey[Path]()
+_base_temp_key = pytest.StashKey["Path | None"]()
+#: The items whose test protocol is running, innermost last (pytester runs nest them).
+_items: list[pytest.Item] = []
 
 
-def _base_temp(request: pytest.FixtureRequest) -> Path:
-    """pytest's base temporary folder: asked of ``tmp_path_factory`` once per run (it never changes)."""
-    config = request.config
-    base = config.stash.get(_base_temp_key, None)
-    if base is None:
-        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
-        base = config.stash[_base_temp_key] = factory.getbasetemp()
-    return base
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    # The server fixtures find their test here: a ``request`` argument would cost each
+    # test three of pytest's "request" fixture definitions, each inspecting a signature.
+    _items.append(item)
+    try:
+        return (yield)
+    finally:
+        _items.pop()
 
 
-def _open(request: pytest.FixtureRequest, ca: trustme.CA | None) -> _TestDoubles:
+def _item() -> pytest.Item:
+    __tracebackhide__ = True
+    if not _items:
+        raise ConfigurationError(
+            "socketdouble's server fixtures work inside a pytest test; outside one, use "
+            "socketdouble.Doubles or the server classes"
+        )
+    return _items[-1]
+
+
+def _base_temp(config: pytest.Config) -> Path | None:
+    """pytest's base temporary folder, read once per run; None without pytest's tmpdir plugin."""
+    try:
+        return config.stash[_base_temp_key]
+    except KeyError:
+        # What the tmp_path_factory fixture returns, without resolving that fixture in every test.
+        factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+        base = config.stash[_base_temp_key] = factory.getbasetemp() if factory is not None else None
+        return base
+
+
+def _open(item: pytest.Item, ca: trustme.CA | None) -> _TestDoubles:
     """A new Doubles for the test, with the marker's settings over the run's."""
-    settings = _run_settings(request.config)
-    node = request.node
-    marker = node.get_closest_marker("socketdouble")
+    settings = _run_settings(item.config)
+    marker = item.get_closest_marker("socketdouble")
     check, report_unused_rules = settings.check, settings.report_unused_rules
     if marker is not None:
         check = bool(marker.kwargs.get("check", check))
         report_unused_rules = bool(marker.kwargs.get("report_unused_rules", report_unused_rules))
     doubles = _TestDoubles(ca, check=check, report_unused_rules=report_unused_rules)
     doubles.transcripts_elsewhere = True  # report sections show them, once per server
-    node.stash[_doubles_key] = doubles
+    item.stash[_doubles_key] = doubles
     return doubles
 
 
-def _serve(
-    request: pytest.FixtureRequest, make: Callable[[_TestDoubles], T], ca: trustme.CA | None = None
-) -> Iterator[T]:
+def _serve(item: pytest.Item, make: Callable[[_TestDoubles], T], ca: trustme.CA | None = None) -> Iterator[T]:
     """The body of every socketdouble fixture: ``make(doubles)`` with the test's one Doubles.
 
     The first of our fixtures that a test sets up opens the Doubles and closes it at its
@@ -260,26 +283,26 @@ def _serve(
     cost every test the resolution of that fixture and of its session fixtures).
     """
     __tracebackhide__ = True
-    node = request.node
-    doubles = node.stash.get(_open_key, None)
+    stash = item.stash
+    doubles = stash.get(_open_key, None)
     if doubles is not None:  # another of our fixtures opened it and closes it
         if ca is not None and doubles._ca is None:
             doubles._ca = ca
         yield make(doubles)
         return
-    doubles = _open(request, ca)
-    node.stash[_open_key] = doubles
+    doubles = stash[_open_key] = _open(item, ca)
+    base = _base_temp(item.config)
     try:
-        with folders_under(_base_temp(request)):
+        with folders_under(base) if base is not None else nullcontext():
             try:
                 made = make(doubles)
             except BaseException:
                 doubles.close(test_failed=True)  # the servers made before this one
                 raise
             yield made
-            doubles.close(test_failed=not node.stash.get(_passed_key, False))
+            doubles.close(test_failed=not stash.get(_passed_key, False))
     finally:
-        del node.stash[_open_key]
+        del stash[_open_key]
 
 
 def _cassettes(doubles: Doubles, request: pytest.FixtureRequest, claims: CassetteClaims) -> None:
@@ -315,42 +338,42 @@ def socketdouble(
         _cassettes(doubles, request, _socketdouble_claims)
         return doubles
 
-    yield from _serve(request, wire, socketdouble_ca)
+    yield from _serve(cast(pytest.Item, request.node), wire, socketdouble_ca)
 
 
 @pytest.fixture
-def tcp_server(request: pytest.FixtureRequest) -> Iterator[TCPServer]:
+def tcp_server() -> Iterator[TCPServer]:
     """A started TCP server on 127.0.0.1; stopped and checked after the test."""
     __tracebackhide__ = True
-    yield from _serve(request, Doubles.tcp)
+    yield from _serve(_item(), Doubles.tcp)
 
 
 @pytest.fixture
-def udp_server(request: pytest.FixtureRequest) -> Iterator[UDPServer]:
+def udp_server() -> Iterator[UDPServer]:
     """A started UDP server on 127.0.0.1; stopped and checked after the test."""
     __tracebackhide__ = True
-    yield from _serve(request, Doubles.udp)
+    yield from _serve(_item(), Doubles.udp)
 
 
 @pytest.fixture
-def unix_server(request: pytest.FixtureRequest) -> Iterator[UnixStreamServer]:
+def unix_server() -> Iterator[UnixStreamServer]:
     """A started Unix stream server on a private socket file."""
     __tracebackhide__ = True
-    yield from _serve(request, Doubles.unix)
+    yield from _serve(_item(), Doubles.unix)
 
 
 @pytest.fixture
-def unix_dgram_server(request: pytest.FixtureRequest) -> Iterator[UnixDatagramServer]:
+def unix_dgram_server() -> Iterator[UnixDatagramServer]:
     """A started Unix datagram server on a private socket file."""
     __tracebackhide__ = True
-    yield from _serve(request, Doubles.unix_dgram)
+    yield from _serve(_item(), Doubles.unix_dgram)
 
 
 @pytest.fixture
-def tls_server(request: pytest.FixtureRequest, socketdouble_ca: trustme.CA) -> Iterator[TLSServer]:
+def tls_server(socketdouble_ca: trustme.CA) -> Iterator[TLSServer]:
     """A started TLS server (certificate from ``socketdouble_ca``)."""
     __tracebackhide__ = True
-    yield from _serve(request, Doubles.tls, socketdouble_ca)
+    yield from _serve(_item(), Doubles.tls, socketdouble_ca)
 
 
 @pytest.hookimpl(wrapper=True)
