@@ -18,6 +18,11 @@ Settings resolve marker > command line > ini > default:
   test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
   0 disables).
 
+A test's server fixtures and ``socketdouble`` share one :class:`~socketdouble.Doubles`,
+opened by the first of them the test sets up and closed at its teardown (after every
+fixture that uses it). Only ``socketdouble`` and ``tls_server`` resolve the session
+fixtures (the CA, the cassette claims): a test without them never makes the CA.
+
 While a ``socketdouble`` fixture is in use, private socket folders and ``ca_file``
 folders go under pytest's base temporary folder (see
 :func:`socketdouble.net.address.folders_under`). Under pytest-socket, a server it
