@@ -31,11 +31,10 @@ _NOWHERE = "/nonexistent-socketdouble-probe/s"  # a Unix path no connect can rea
 
 def _active() -> bool:
     """True when pytest-socket has replaced ``socket.socket`` or its ``connect`` for this test."""
-    return any(getattr(patched, "__module__", None) == _PLUGIN for patched in _patchable())
-
-
-def _patchable() -> tuple[Any, Any]:
-    return socket.socket, socket.socket.connect
+    plain = socket.socket  # asked for every server a fixture makes: no generator, no tuple
+    if getattr(plain, "__module__", None) == _PLUGIN:
+        return True
+    return getattr(plain.connect, "__module__", None) == _PLUGIN
 
 
 def _refusal(call: Callable[[], None]) -> str | None:

@@ -18,6 +18,11 @@ Settings resolve marker > command line > ini > default:
   test that uses a socketdouble fixture and has no timeout of its own (default 60 s;
   0 disables).
 
+A test's server fixtures and ``socketdouble`` share one :class:`~socketdouble.Doubles`,
+opened by the first of them the test sets up and closed at its teardown (after every
+fixture that uses it). Only ``socketdouble`` and ``tls_server`` resolve the session
+fixtures (the CA, the cassette claims): a test without them never makes the CA.
+
 While a ``socketdouble`` fixture is in use, private socket folders and ``ca_file``
 folders go under pytest's base temporary folder (see
 :func:`socketdouble.net.address.folders_under`). Under pytest-socket, a server it
@@ -27,9 +32,10 @@ would block is a ConfigurationError naming the flags that work (see
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import trustme
@@ -52,6 +58,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
     "socketdouble",
     "socketdouble_ca",
     "tcp_server",
@@ -66,6 +73,7 @@ FIXTURES = frozenset(
 )
 DEFAULT_TIMEOUT = 60.0
 S = TypeVar("S", bound=BaseServer)
+T = TypeVar("T")
 _doubles_key = pytest.StashKey[Doubles]()
 _passed_key = pytest.StashKey[bool]()  # the call phase's outcome, for the fixture's teardown
 
@@ -218,6 +226,104 @@ class _TestDoubles(Doubles):
             raise ConfigurationError(problem) from error
 
 
+_open_key = pytest.StashKey[_TestDoubles]()  # the test's Doubles while one of our fixtures has it open
+_base_temp_key = pytest.StashKey["Path | None"]()
+#: The items whose test protocol is running, innermost last (pytester runs nest them).
+_items: list[pytest.Item] = []
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    # The server fixtures find their test here: a ``request`` argument would cost each
+    # test three of pytest's "request" fixture definitions, each inspecting a signature.
+    _items.append(item)
+    try:
+        return (yield)
+    finally:
+        _items.pop()
+
+
+def _item() -> pytest.Item:
+    __tracebackhide__ = True
+    if not _items:
+        raise ConfigurationError(
+            "socketdouble's server fixtures work inside a pytest test; outside one, use "
+            "socketdouble.Doubles or the server classes"
+        )
+    return _items[-1]
+
+
+def _base_temp(config: pytest.Config) -> Path | None:
+    """pytest's base temporary folder, read once per run; None without pytest's tmpdir plugin."""
+    try:
+        return config.stash[_base_temp_key]
+    except KeyError:
+        # What the tmp_path_factory fixture returns, without resolving that fixture in every test.
+        factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+        base = config.stash[_base_temp_key] = factory.getbasetemp() if factory is not None else None
+        return base
+
+
+def _open(item: pytest.Item, ca: trustme.CA | None) -> _TestDoubles:
+    """A new Doubles for the test, with the marker's settings over the run's."""
+    settings = _run_settings(item.config)
+    marker = item.get_closest_marker("socketdouble")
+    check, report_unused_rules = settings.check, settings.report_unused_rules
+    if marker is not None:
+        check = bool(marker.kwargs.get("check", check))
+        report_unused_rules = bool(marker.kwargs.get("report_unused_rules", report_unused_rules))
+    doubles = _TestDoubles(ca, check=check, report_unused_rules=report_unused_rules)
+    doubles.transcripts_elsewhere = True  # report sections show them, once per server
+    item.stash[_doubles_key] = doubles
+    return doubles
+
+
+def _serve(item: pytest.Item, make: Callable[[_TestDoubles], T], ca: trustme.CA | None = None) -> Iterator[T]:
+    """The body of every socketdouble fixture: ``make(doubles)`` with the test's one Doubles.
+
+    The first of our fixtures that a test sets up opens the Doubles and closes it at its
+    teardown; the others share it. pytest tears fixtures down in the reverse order of
+    their setup, so the Doubles closes after every fixture that could use it, as it
+    would if each server fixture requested the ``socketdouble`` fixture (which would
+    cost every test the resolution of that fixture and of its session fixtures).
+    """
+    __tracebackhide__ = True
+    stash = item.stash
+    doubles = stash.get(_open_key, None)
+    if doubles is not None:  # another of our fixtures opened it and closes it
+        if ca is not None and doubles._ca is None:
+            doubles._ca = ca
+        yield make(doubles)
+        return
+    doubles = stash[_open_key] = _open(item, ca)
+    base = _base_temp(item.config)
+    try:
+        with folders_under(base) if base is not None else nullcontext():
+            try:
+                made = make(doubles)
+            except BaseException:
+                doubles.close(test_failed=True)  # the servers made before this one
+                raise
+            yield made
+            doubles.close(test_failed=not stash.get(_passed_key, False))
+    finally:
+        del stash[_open_key]
+
+
+def _cassettes(doubles: Doubles, request: pytest.FixtureRequest, claims: CassetteClaims) -> None:
+    """What ``record_or_replay`` needs of the test: only the ``socketdouble`` fixture exposes it."""
+    node = request.node
+    doubles.record_mode = _run_settings(request.config).record_mode
+    doubles.cassette_dir = _run_settings(request.config).cassette_dir(node.path)
+    doubles.record_hint = f'pytest --socketdouble-record-mode=once "{node.nodeid}"'
+    doubles.replay_hint = "--socketdouble-record-mode=none"
+    doubles.default_cassette_name = default_cassette_name(
+        node.name, request.cls.__name__ if request.cls is not None else None
+    )
+    nodeid = node.nodeid
+    doubles.claim_cassette = lambda path: claims.claim(path, nodeid)
+
+
 @pytest.fixture
 def socketdouble(
     request: pytest.FixtureRequest,
@@ -232,58 +338,47 @@ def socketdouble(
     be too long there.
     """
     __tracebackhide__ = True
-    settings = _run_settings(request.config)
-    node = request.node
-    marker = node.get_closest_marker("socketdouble")
-    given = marker.kwargs if marker is not None else {}
-    doubles = _TestDoubles(
-        socketdouble_ca,
-        check=bool(given.get("check", settings.check)),
-        report_unused_rules=bool(given.get("report_unused_rules", settings.report_unused_rules)),
-    )
-    doubles.transcripts_elsewhere = True  # report sections show them, once per server
-    doubles.record_mode = settings.record_mode
-    doubles.cassette_dir = settings.cassette_dir(node.path)
-    doubles.record_hint = f'pytest --socketdouble-record-mode=once "{node.nodeid}"'
-    doubles.replay_hint = "--socketdouble-record-mode=none"
-    doubles.default_cassette_name = default_cassette_name(
-        node.name, request.cls.__name__ if request.cls is not None else None
-    )
-    doubles.claim_cassette = lambda path: _socketdouble_claims.claim(path, node.nodeid)
-    node.stash[_doubles_key] = doubles
-    with folders_under(tmp_path_factory.getbasetemp()):
-        yield doubles
-        doubles.close(test_failed=not node.stash.get(_passed_key, False))
+
+    def wire(doubles: _TestDoubles) -> Doubles:
+        _cassettes(doubles, request, _socketdouble_claims)
+        return doubles
+
+    yield from _serve(cast(pytest.Item, request.node), wire, socketdouble_ca)
 
 
 @pytest.fixture
-def tcp_server(socketdouble: Doubles) -> TCPServer:
+def tcp_server() -> Iterator[TCPServer]:
     """A started TCP server on 127.0.0.1; stopped and checked after the test."""
-    return socketdouble.tcp()
+    __tracebackhide__ = True
+    yield from _serve(_item(), Doubles.tcp)
 
 
 @pytest.fixture
-def udp_server(socketdouble: Doubles) -> UDPServer:
+def udp_server() -> Iterator[UDPServer]:
     """A started UDP server on 127.0.0.1; stopped and checked after the test."""
-    return socketdouble.udp()
+    __tracebackhide__ = True
+    yield from _serve(_item(), Doubles.udp)
 
 
 @pytest.fixture
-def unix_server(socketdouble: Doubles) -> UnixStreamServer:
+def unix_server() -> Iterator[UnixStreamServer]:
     """A started Unix stream server on a private socket file."""
-    return socketdouble.unix()
+    __tracebackhide__ = True
+    yield from _serve(_item(), Doubles.unix)
 
 
 @pytest.fixture
-def unix_dgram_server(socketdouble: Doubles) -> UnixDatagramServer:
+def unix_dgram_server() -> Iterator[UnixDatagramServer]:
     """A started Unix datagram server on a private socket file."""
-    return socketdouble.unix_dgram()
+    __tracebackhide__ = True
+    yield from _serve(_item(), Doubles.unix_dgram)
 
 
 @pytest.fixture
-def tls_server(socketdouble: Doubles) -> TLSServer:
+def tls_server(socketdouble_ca: trustme.CA) -> Iterator[TLSServer]:
     """A started TLS server (certificate from ``socketdouble_ca``)."""
-    return socketdouble.tls()
+    __tracebackhide__ = True
+    yield from _serve(_item(), Doubles.tls, socketdouble_ca)
 
 
 @pytest.hookimpl(wrapper=True)
