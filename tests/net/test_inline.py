@@ -15,6 +15,7 @@ import pytest
 import socketdouble as sd
 from socketdouble.core.recording import ConnectionRecord
 from socketdouble.net.inline import INLINE_READS
+from tests.helpers import recv_exactly
 
 REQUEST = b"PING\n"
 REPLY = b"PONG\n"
@@ -31,13 +32,7 @@ def serve_threads() -> int:
 
 def exchange(sock: socket.socket, request: bytes = REQUEST, size: int = len(REPLY)) -> bytes:
     sock.sendall(request)
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
+    return recv_exactly(sock, size)
 
 
 @contextmanager

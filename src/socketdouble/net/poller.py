@@ -15,8 +15,11 @@ from __future__ import annotations
 import select
 import selectors
 from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["IN", "OUT", "READABLE", "WRITABLE", "Poller"]
+__all__ = ["IN", "OUT", "READABLE", "WRITABLE", "EpollOrSelector", "Poller"]
+
+W = TypeVar("W", bound="EpollOrSelector")
 
 #: Wait until readable / writable (``EPOLLIN`` and ``EPOLLOUT`` on Linux).
 IN, OUT = 1, 4
@@ -26,7 +29,28 @@ if hasattr(select, "epoll"):  # the values above are epoll's own, passed through
     assert (select.EPOLLIN, select.EPOLLOUT) == (IN, OUT)
 
 
-class Poller:
+class EpollOrSelector:
+    """An epoll where there is one (Linux), else the ``selectors`` default; closed by close() or ``with``."""
+
+    def __init__(self, *, use_epoll: bool = hasattr(select, "epoll")) -> None:
+        self._epoll = select.epoll() if use_epoll else None
+        self._selector = None if use_epoll else selectors.DefaultSelector()
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        else:
+            assert self._selector is not None
+            self._selector.close()
+
+    def __enter__(self: W) -> W:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Poller(EpollOrSelector):
     """Descriptors watched for :data:`IN` and/or :data:`OUT`; :attr:`wait` returns the ready ones."""
 
     #: ``wait(timeout)``: the ready ``(fd, events)`` pairs, waiting at most ``timeout``
@@ -40,8 +64,7 @@ class Poller:
     unregister: Callable[[int], None]
 
     def __init__(self, *, use_epoll: bool = hasattr(select, "epoll")) -> None:
-        self._epoll = select.epoll() if use_epoll else None
-        self._selector = None if use_epoll else selectors.DefaultSelector()
+        super().__init__(use_epoll=use_epoll)
         if self._epoll is not None:
             epoll = self._epoll
             self.wait, self.register, self.modify, self.unregister = (
@@ -79,19 +102,6 @@ class Poller:
         return [
             (key.fd, (IN if events & read else 0) | (OUT if events & write else 0)) for key, events in ready
         ]
-
-    def close(self) -> None:
-        if self._epoll is not None:
-            self._epoll.close()
-        else:
-            assert self._selector is not None
-            self._selector.close()
-
-    def __enter__(self) -> Poller:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _selector_events(events: int) -> int:

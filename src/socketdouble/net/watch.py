@@ -23,15 +23,16 @@ import selectors
 import socket
 import threading
 
+from .poller import EpollOrSelector
+
 __all__ = ["ReadWatch", "Waker"]
 
 
-class ReadWatch:
+class ReadWatch(EpollOrSelector):
     """Descriptors watched for reading; :meth:`wait` returns those that are ready."""
 
     def __init__(self, *, use_epoll: bool = hasattr(select, "epoll")) -> None:
-        self._epoll = select.epoll() if use_epoll else None
-        self._selector = None if use_epoll else selectors.DefaultSelector()
+        super().__init__(use_epoll=use_epoll)
         # What is watched, to size each epoll.poll(): without maxevents it makes room for
         # FD_SETSIZE - 1 events on every call.
         self._fds: set[int] = set()
@@ -62,19 +63,6 @@ class ReadWatch:
             return [fd for fd, _ in self._epoll.poll(seconds, len(self._fds) or 1)]
         assert self._selector is not None
         return [key.fd for key, _ in self._selector.select(timeout)]
-
-    def close(self) -> None:
-        if self._epoll is not None:
-            self._epoll.close()
-        else:
-            assert self._selector is not None
-            self._selector.close()
-
-    def __enter__(self) -> ReadWatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Waker:
