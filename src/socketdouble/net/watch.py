@@ -115,7 +115,7 @@ class Waker:
                 try:
                     if not reader.recv(4096):
                         return
-                except (BlockingIOError, InterruptedError):
+                except (BlockingIOError, InterruptedError):  # emptied: every wake so far is taken
                     return
 
     def close(self) -> None:
