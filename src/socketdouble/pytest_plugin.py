@@ -313,8 +313,9 @@ def _serve(item: pytest.Item, make: Callable[[_TestDoubles], T], ca: trustme.CA 
 def _cassettes(doubles: Doubles, request: pytest.FixtureRequest, claims: CassetteClaims) -> None:
     """What ``record_or_replay`` needs of the test: only the ``socketdouble`` fixture exposes it."""
     node = request.node
-    doubles.record_mode = _run_settings(request.config).record_mode
-    doubles.cassette_dir = _run_settings(request.config).cassette_dir(node.path)
+    settings = _run_settings(request.config)
+    doubles.record_mode = settings.record_mode
+    doubles.cassette_dir = settings.cassette_dir(node.path)
     doubles.record_hint = f'pytest --socketdouble-record-mode=once "{node.nodeid}"'
     doubles.replay_hint = "--socketdouble-record-mode=none"
     doubles.default_cassette_name = default_cassette_name(

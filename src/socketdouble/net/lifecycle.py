@@ -65,8 +65,8 @@ class Lifecycle:
         #: How many times the server went down: a connection accepted before an outage
         #: and handed to its worker after it is reset too.
         self._outages = 0
-        #: The serve thread's identity and its wait (see :mod:`socketdouble.net.inline`).
-        self._serve_watch: tuple[int, ReadWatch] | None = None
+        #: The identity of the thread running the serve loop (see :mod:`socketdouble.net.inline`).
+        self._serve_thread: int | None = None
 
     @property
     def running(self) -> bool:
@@ -266,7 +266,7 @@ class Lifecycle:
         # takes over from one serving a connection inline (see .inline) goes on from there.
         watched, watched_fd = self._watching  # the number stays known once the socket is closed
         seen = -1  # look once more, in case _watched() wants ``sock``: no change costs no call
-        self._serve_watch = (threading.get_ident(), watch)  # a connection served inline waits on it too
+        self._serve_thread = threading.get_ident()  # only it may serve a connection inline, on its wait
         while True:
             if seen != self._listener_version:
                 with self._listener_lock:  # so the listener is open while it is added

@@ -223,14 +223,12 @@ class StreamServer(BaseServer):
     def _start_session(self, conn: socket.socket, peer: Any, record: ConnectionRecord) -> bool:
         """Run a session for ``conn``; False when the calling thread handed the serve loop over."""
         session = StreamSession(self, conn, peer, record, self.rules, self._stopping, self._release)
-        serve_watch = self._serve_watch
         with self._sessions_mutex:
             unserved = self._stopping.is_set()  # then stop() has shut down every session it knows
             inline = (
                 not unserved
                 and not self._sessions
-                and serve_watch is not None
-                and serve_watch[0] == threading.get_ident()
+                and self._serve_thread == threading.get_ident()
                 and self.serves_inline()
             )
             if not unserved and self.concurrency != "fork":
@@ -243,10 +241,10 @@ class StreamServer(BaseServer):
         if unserved:
             session.run_unserved()
         elif inline:
-            assert serve_watch is not None
+            assert self._watch is not None  # made by start(), closed by stop() after its join
             session.thread = threading.current_thread()
             number = record.number
-            serving = InlineServing(serve_watch[1], session.fd, lambda: self._hand_over_serving(number))
+            serving = InlineServing(self._watch, session.fd, lambda: self._hand_over_serving(number))
             session.inline = serving
             session.run()
             return not serving.handed_over
@@ -265,7 +263,7 @@ class StreamServer(BaseServer):
 
     def _hand_over_serving(self, number: int) -> None:
         """Connection ``number``, served inline, could hold the serve thread: a new one serves from now on."""
-        self._serve_watch = None  # the new serve thread sets its own
+        self._serve_thread = None  # the new serve thread names itself
         self._spawn(self._serve, "serve")
         threading.current_thread().name = f"socketdouble-connection-{number}"
 
